@@ -1,0 +1,144 @@
+// Package shipper holds the core of eximship's pipeline: the types that flow
+// from a Source (Kafka) through a Processor (framing, parsing, enrichment,
+// encoding) to a Sink (Elasticsearch), and Run, which moves them with bounded
+// memory and at-least-once acknowledgement.
+//
+// Adapters (shipper/kafka, shipper/elastic) import this package and never each
+// other; the parser (shipper/exim) and enrichment (shipper/enrich) import
+// nothing of the pipeline. cmd/eximship wires everything.
+package shipper
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Position is where one input message came from.
+type Position struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+func (p Position) String() string {
+	return p.Topic + "/" + strconv.Itoa(p.Partition) + "/" + strconv.FormatInt(p.Offset, 10)
+}
+
+// Message is one record read from a Source.
+type Message struct {
+	Position
+	Key   []byte
+	Value []byte
+	// Time is the broker timestamp of the record (zero if unknown).
+	Time time.Time
+}
+
+// AckFunc reports the fate of a batch returned by Source.Read. A nil error
+// means every message of the batch is durable (indexed or dead-lettered) and
+// may be committed. A non-nil error means none of them may be committed; they
+// will be delivered again after a restart or rebalance.
+type AckFunc func(ctx context.Context, err error) error
+
+// Source delivers batches of messages. Read blocks until at least one message
+// is available or ctx is done. Batches may be acknowledged out of order; the
+// source commits only what is contiguously acknowledged.
+type Source interface {
+	Read(ctx context.Context) ([]Message, AckFunc, error)
+	Close(ctx context.Context) error
+}
+
+// Doc is one document ready to be indexed.
+type Doc struct {
+	// ID is the document _id, derived from the input position so that a
+	// re-delivered message overwrites nothing and duplicates nothing.
+	ID string
+	// Stream is the target data stream, e.g. "logs-exim.main-default".
+	Stream string
+	// Body is the JSON document.
+	Body []byte
+	// Pos and Entry locate the document's input: the message and the index of
+	// the entry inside it (a message can hold several log entries).
+	Pos   Position
+	Entry int
+	// Original is the raw input of the entry, kept for dead letters.
+	Original []byte
+}
+
+// DocID derives a document id from an input position. It is stable across
+// versions of eximship: changing it would duplicate re-delivered data.
+func DocID(p Position, entry int) string {
+	b := make([]byte, 0, len(p.Topic)+32)
+	b = append(b, p.Topic...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(p.Partition), 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, p.Offset, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(entry), 10)
+	return string(b)
+}
+
+// Processor turns one message into zero or more documents, appended to dst.
+// It must not fail for bad input: unparseable input becomes documents that
+// carry error.message and event.original. An error means the processor itself
+// cannot work (and stops the pipeline).
+type Processor interface {
+	Process(m Message, dst []Doc) ([]Doc, error)
+}
+
+// ItemError is the outcome of one failed document in a bulk write.
+type ItemError struct {
+	// Index is the position of the document in the batch given to WriteBatch.
+	Index int
+	// Status is the HTTP status of the item (0 for transport failures).
+	Status int
+	// Reason is the error text reported for the item.
+	Reason string
+	// Retry is true when writing the item again may succeed (429, 5xx,
+	// timeouts); false means it must go to the dead letter.
+	Retry bool
+}
+
+// BatchError reports the documents of a batch that were not written. The
+// documents not listed were written (or were already there).
+type BatchError struct {
+	Items []ItemError
+}
+
+func (e *BatchError) Error() string {
+	retry := 0
+	for _, it := range e.Items {
+		if it.Retry {
+			retry++
+		}
+	}
+	first := ""
+	if len(e.Items) > 0 {
+		first = fmt.Sprintf("; first: status %d: %s", e.Items[0].Status, e.Items[0].Reason)
+	}
+	return fmt.Sprintf("%d documents failed (%d retryable)%s", len(e.Items), retry, first)
+}
+
+// Sink writes documents. WriteBatch makes one attempt (splitting requests
+// that are too large as needed). It returns nil when every document was
+// written, a *BatchError naming the documents that were not, or any other
+// error when the whole attempt failed (every document is then retryable).
+type Sink interface {
+	WriteBatch(ctx context.Context, docs []Doc) error
+	Close(ctx context.Context) error
+}
+
+// DeadLetter is a document that can never be indexed, with the reason.
+type DeadLetter struct {
+	Doc    Doc
+	Status int
+	Reason string
+}
+
+// DeadLetterSink stores dead letters durably. WriteDeadLetters returns nil
+// only when every dead letter is stored.
+type DeadLetterSink interface {
+	WriteDeadLetters(ctx context.Context, dls []DeadLetter) error
+}
