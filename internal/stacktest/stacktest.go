@@ -1,0 +1,87 @@
+// Package stacktest gives integration tests the addresses of the real Kafka
+// and Elasticsearch started by scripts/stack. When they are not running, the
+// tests skip with a clear message, or fail when EXIMSHIP_REQUIRE_INTEGRATION
+// is set (as .ci/run does), so CI can never pass by skipping.
+package stacktest
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Required reports whether integration tests must run (CI).
+func Required() bool { return os.Getenv("EXIMSHIP_REQUIRE_INTEGRATION") != "" }
+
+// Skip skips t, or fails it when integration tests are required.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("integration test cannot run (EXIMSHIP_REQUIRE_INTEGRATION is set): "+format, args...)
+	}
+	t.Skipf("integration test skipped: "+format, args...)
+}
+
+// StateDir is where scripts/stack keeps pid files, logs and stack.env.
+func StateDir() string {
+	if d := os.Getenv("EXIMSHIP_STATE_DIR"); d != "" {
+		return d
+	}
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(base, "eximship", "stack")
+}
+
+// env returns the value of key from the environment, else from the
+// stack.env file that scripts/stack up writes (KEY=VALUE lines).
+func env(key string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	f, err := os.Open(filepath.Join(StateDir(), "stack.env"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if ok && k == key {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
+
+// KafkaBrokers returns the bootstrap addresses of the real Kafka broker
+// (EXIMSHIP_KAFKA_BROKERS, comma-separated), or skips t.
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	v := env("EXIMSHIP_KAFKA_BROKERS")
+	if v == "" {
+		Skip(t, "no Kafka: run 'scripts/stack up' (or set EXIMSHIP_KAFKA_BROKERS)")
+	}
+	return strings.Split(v, ",")
+}
+
+// ElasticURL returns the URL of the real Elasticsearch node
+// (EXIMSHIP_ES_URL), or skips t.
+func ElasticURL(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	v := env("EXIMSHIP_ES_URL")
+	if v == "" {
+		Skip(t, "no Elasticsearch: run 'scripts/stack up' (or set EXIMSHIP_ES_URL)")
+	}
+	return v
+}
