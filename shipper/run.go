@@ -1,0 +1,441 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures Run.
+type Config struct {
+	// Workers is the number of batches processed and written concurrently.
+	// Default: 4.
+	Workers int
+	// MaxInFlightBytes bounds the input bytes of batches read but not yet
+	// acknowledged. Reading pauses above it (a single batch larger than the
+	// bound is still let through alone). Default: 64 MiB.
+	MaxInFlightBytes int64
+	// RetryInitial is the first retry delay of a failed write. Default: 250ms.
+	RetryInitial time.Duration
+	// RetryMax caps the exponential retry delay. Default: 30s.
+	RetryMax time.Duration
+	// ShutdownTimeout is how long in-flight batches may still be written
+	// after the run context is cancelled. Default: 30s.
+	ShutdownTimeout time.Duration
+	// ProgressInterval is the period of the progress log line and callback.
+	// Default: 10s. Negative disables it.
+	ProgressInterval time.Duration
+	// OnProgress, if set, is called with a snapshot every ProgressInterval
+	// and once at the end.
+	OnProgress func(Stats)
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.MaxInFlightBytes == 0 {
+		c.MaxInFlightBytes = 64 << 20
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = 250 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 30 * time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports configuration errors (after defaults are applied).
+func (c Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.Workers < 1:
+		return fmt.Errorf("workers must be >= 1, got %d", c.Workers)
+	case c.MaxInFlightBytes < 1:
+		return fmt.Errorf("max in-flight bytes must be >= 1, got %d", c.MaxInFlightBytes)
+	case c.RetryInitial < 0 || c.RetryMax < c.RetryInitial:
+		return fmt.Errorf("retry delays must satisfy 0 <= initial (%s) <= max (%s)", c.RetryInitial, c.RetryMax)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("shutdown timeout must be >= 0, got %s", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// Stats are the pipeline's counters since start.
+type Stats struct {
+	Messages     int64 // messages read from the source
+	Bytes        int64 // their value bytes
+	Docs         int64 // documents produced by the processor
+	Indexed      int64 // documents the sink acknowledged (incl. 409 duplicates)
+	Retried      int64 // document writes retried
+	DeadLettered int64 // documents stored as dead letters
+	Acked        int64 // batches acknowledged to the source
+	Nacked       int64 // batches given back unacknowledged (shutdown)
+	InFlight     int64 // input bytes read but not yet acknowledged
+	Lag          int64 // source lag in messages, -1 when unknown
+}
+
+// Lagger is implemented by sources that know how far behind they are.
+type Lagger interface {
+	Lag() int64
+}
+
+// Pipeline moves messages from a Source through Processors to a Sink.
+type Pipeline struct {
+	cfg     Config
+	src     Source
+	newProc func() (Processor, error)
+	sink    Sink
+	dead    DeadLetterSink
+
+	messages, bytes, docs, indexed, retried, deadLettered, acked, nacked atomic.Int64
+	inflight                                                             atomic.Int64
+}
+
+// New returns a pipeline. newProc is called once per worker (processors
+// need not be safe for concurrent use). dead receives documents the sink
+// rejects for good; it is required, so that nothing is ever dropped.
+func New(cfg Config, src Source, newProc func() (Processor, error), sink Sink, dead DeadLetterSink) (*Pipeline, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline config: %w", err)
+	}
+	if src == nil || newProc == nil || sink == nil || dead == nil {
+		return nil, errors.New("pipeline needs a source, a processor, a sink and a dead-letter sink")
+	}
+	return &Pipeline{cfg: cfg, src: src, newProc: newProc, sink: sink, dead: dead}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Pipeline) Stats() Stats {
+	s := Stats{
+		Messages:     p.messages.Load(),
+		Bytes:        p.bytes.Load(),
+		Docs:         p.docs.Load(),
+		Indexed:      p.indexed.Load(),
+		Retried:      p.retried.Load(),
+		DeadLettered: p.deadLettered.Load(),
+		Acked:        p.acked.Load(),
+		Nacked:       p.nacked.Load(),
+		InFlight:     p.inflight.Load(),
+		Lag:          -1,
+	}
+	if l, ok := p.src.(Lagger); ok {
+		s.Lag = l.Lag()
+	}
+	return s
+}
+
+type job struct {
+	msgs  []Message
+	ack   AckFunc
+	bytes int64
+}
+
+// Run reads until ctx is cancelled or the source fails. On cancellation it
+// stops reading, lets in-flight batches finish within ShutdownTimeout, and
+// closes the source (which commits what was acknowledged). It returns nil
+// after a clean shutdown.
+func (p *Pipeline) Run(ctx context.Context) error {
+	log := p.cfg.Logger
+	// writeCtx outlives ctx by ShutdownTimeout so in-flight work can drain.
+	writeCtx, cancelWrite := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrite()
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.ShutdownTimeout, cancelWrite)
+		context.AfterFunc(writeCtx, func() { t.Stop() })
+	})
+	defer stopDrain()
+
+	procs := make([]Processor, p.cfg.Workers)
+	for i := range procs {
+		pr, err := p.newProc()
+		if err != nil {
+			return fmt.Errorf("create processor: %w", err)
+		}
+		procs[i] = pr
+	}
+
+	jobs := make(chan job)
+	// room is signalled whenever in-flight bytes drop.
+	room := make(chan struct{}, 1)
+	var fatal atomic.Value // error from a worker that cannot go on
+	workersCtx, stopWorkers := context.WithCancel(writeCtx)
+	defer stopWorkers()
+
+	var wg sync.WaitGroup
+	for _, pr := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var docs []Doc
+			for j := range jobs {
+				var err error
+				docs, err = p.handle(workersCtx, pr, j, docs[:0])
+				p.inflight.Add(-j.bytes)
+				select {
+				case room <- struct{}{}:
+				default:
+				}
+				if err != nil {
+					fatal.CompareAndSwap(nil, err)
+					stopWorkers()
+				}
+			}
+		}()
+	}
+
+	progressDone := make(chan struct{})
+	if p.cfg.ProgressInterval > 0 {
+		go p.progress(ctx, progressDone)
+	} else {
+		close(progressDone)
+	}
+
+	readErr := p.readLoop(ctx, workersCtx, jobs, room)
+	close(jobs)
+	wg.Wait()
+	<-progressDone
+
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	defer cancel()
+	closeErr := p.src.Close(closeCtx)
+	if err := p.sink.Close(closeCtx); err != nil && closeErr == nil {
+		closeErr = err
+	}
+	st := p.Stats()
+	if p.cfg.OnProgress != nil {
+		p.cfg.OnProgress(st)
+	}
+	log.Info("pipeline stopped", statsAttrs(st)...)
+
+	if err, _ := fatal.Load().(error); err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close: %w", closeErr)
+	}
+	return nil
+}
+
+func (p *Pipeline) readLoop(ctx, workersCtx context.Context, jobs chan<- job, room <-chan struct{}) error {
+	for {
+		// Backpressure: wait while too many bytes are in flight.
+		for p.inflight.Load() >= p.cfg.MaxInFlightBytes {
+			select {
+			case <-room:
+			case <-ctx.Done():
+				return nil
+			case <-workersCtx.Done():
+				return nil
+			}
+		}
+		msgs, ack, err := p.src.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		var n int64
+		for i := range msgs {
+			n += int64(len(msgs[i].Value))
+		}
+		p.messages.Add(int64(len(msgs)))
+		p.bytes.Add(n)
+		p.inflight.Add(n)
+		select {
+		case jobs <- job{msgs: msgs, ack: ack, bytes: n}:
+		case <-workersCtx.Done():
+			// A worker failed or the drain deadline passed: give the batch back.
+			p.inflight.Add(-n)
+			p.nack(ack, workersCtx.Err())
+			return nil
+		}
+	}
+}
+
+// handle processes, writes and acknowledges one batch. It returns an error
+// only when the pipeline cannot go on (the processor failed).
+func (p *Pipeline) handle(ctx context.Context, pr Processor, j job, docs []Doc) ([]Doc, error) {
+	var err error
+	for _, m := range j.msgs {
+		docs, err = pr.Process(m, docs)
+		if err != nil {
+			p.nack(j.ack, err)
+			return docs, fmt.Errorf("process %s: %w", m.Position, err)
+		}
+	}
+	p.docs.Add(int64(len(docs)))
+	if err := p.write(ctx, docs); err != nil {
+		p.nack(j.ack, err)
+		return docs, nil // shutdown deadline: not fatal, the batch is re-delivered later
+	}
+	if err := j.ack(ctx, nil); err != nil {
+		p.cfg.Logger.Warn("acknowledge batch", "error", err)
+	}
+	p.acked.Add(1)
+	return docs, nil
+}
+
+func (p *Pipeline) nack(ack AckFunc, cause error) {
+	p.nacked.Add(1)
+	if err := ack(context.Background(), cause); err != nil {
+		p.cfg.Logger.Warn("negative acknowledge", "error", err)
+	}
+}
+
+// write writes docs until every one is indexed or dead-lettered, retrying
+// with exponential backoff and jitter. It fails only when ctx is done.
+func (p *Pipeline) write(ctx context.Context, docs []Doc) error {
+	pending := docs
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			p.retried.Add(int64(len(pending)))
+			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+				return fmt.Errorf("write abandoned with %d documents pending: %w", len(pending), err)
+			}
+		}
+		err := p.sink.WriteBatch(ctx, pending)
+		if err == nil {
+			p.indexed.Add(int64(len(pending)))
+			return nil
+		}
+		var be *BatchError
+		if !errors.As(err, &be) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("write abandoned with %d documents pending: %w", len(pending), ctx.Err())
+			}
+			p.cfg.Logger.Warn("bulk write failed, retrying", "docs", len(pending), "attempt", attempt+1, "error", err)
+			continue
+		}
+		var retry []Doc
+		var dead []DeadLetter
+		for _, it := range be.Items {
+			if it.Index < 0 || it.Index >= len(pending) {
+				return fmt.Errorf("sink reported item %d of a batch of %d", it.Index, len(pending))
+			}
+			if it.Retry {
+				retry = append(retry, pending[it.Index])
+			} else {
+				dead = append(dead, DeadLetter{Doc: pending[it.Index], Status: it.Status, Reason: it.Reason})
+			}
+		}
+		p.indexed.Add(int64(len(pending) - len(be.Items)))
+		if len(dead) > 0 {
+			if err := p.deadLetter(ctx, dead); err != nil {
+				return err
+			}
+		}
+		if len(retry) > 0 {
+			p.cfg.Logger.Warn("bulk items failed, retrying", "retry", len(retry), "attempt", attempt+1, "first_status", firstRetryStatus(be))
+		}
+		pending = retry
+	}
+	return nil
+}
+
+func firstRetryStatus(be *BatchError) int {
+	for _, it := range be.Items {
+		if it.Retry {
+			return it.Status
+		}
+	}
+	return 0
+}
+
+func (p *Pipeline) deadLetter(ctx context.Context, dls []DeadLetter) error {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+				return fmt.Errorf("dead letters abandoned (%d): %w", len(dls), err)
+			}
+		}
+		err := p.dead.WriteDeadLetters(ctx, dls)
+		if err == nil {
+			p.deadLettered.Add(int64(len(dls)))
+			for _, d := range dls {
+				p.cfg.Logger.Warn("document dead-lettered", "id", d.Doc.ID, "status", d.Status, "reason", d.Reason)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("dead letters abandoned (%d): %w", len(dls), ctx.Err())
+		}
+		p.cfg.Logger.Error("dead-letter write failed, retrying", "count", len(dls), "attempt", attempt+1, "error", err)
+	}
+}
+
+// backoff returns the delay before retry attempt n (n >= 1): exponential
+// from RetryInitial, capped at RetryMax, with full jitter in [d/2, d].
+func (p *Pipeline) backoff(n int) time.Duration {
+	d := p.cfg.RetryInitial
+	for i := 1; i < n && d < p.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.RetryMax)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pipeline) progress(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(p.cfg.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st := p.Stats()
+			p.cfg.Logger.Info("progress", statsAttrs(st)...)
+			if p.cfg.OnProgress != nil {
+				p.cfg.OnProgress(st)
+			}
+		}
+	}
+}
+
+func statsAttrs(s Stats) []any {
+	return []any{
+		"consumed", s.Messages, "bytes", s.Bytes, "docs", s.Docs, "indexed", s.Indexed,
+		"retried", s.Retried, "dead_lettered", s.DeadLettered, "acked_batches", s.Acked,
+		"nacked_batches", s.Nacked, "in_flight_bytes", s.InFlight, "lag", s.Lag,
+	}
+}
