@@ -2,6 +2,9 @@
 // records and encodes them as ECS documents. It uses only the standard
 // library, scans bytes by hand (no regexp) and imports nothing of the
 // pipeline.
+//
+// The field names of the documents and the event.action values are listed in
+// docs/PARSER.md.
 package exim
 
 import (
@@ -18,6 +21,14 @@ type Options struct {
 // Parser parses Exim log entries. It is not safe for concurrent use; use one
 // per goroutine.
 type Parser struct {
+	loc *time.Location
+	// zones caches the fixed zones of "+HHMM" offsets seen so far, so that
+	// a timestamp with an offset costs an allocation only the first time.
+	zones []zone
+}
+
+type zone struct {
+	off int
 	loc *time.Location
 }
 
@@ -39,10 +50,51 @@ type Meta struct {
 	// Time is the transport's timestamp (syslog header or envelope), used
 	// when the entry carries none of its own.
 	Time time.Time
+	// Dataset is event.dataset ("exim.main", "exim.reject", "exim.panic"),
+	// set by the framing layer; empty leaves event.dataset out. An entry of
+	// the panic dataset (or from a file whose name contains "panic") that
+	// matches nothing else gets the action "panic" instead of "unknown".
+	Dataset string
 }
 
+// Host is an SMTP peer as Exim writes it in H= (and I=, PRX=):
+// "name (helo) [ip]:port" with every part but the address optional.
+type Host struct {
+	// Name is the verified (reverse DNS) host name, or the name of the host
+	// delivered to on delivery lines.
+	Name []byte
+	// Helo is the name given in HELO/EHLO when it differs from Name.
+	Helo []byte
+	// IP is the address without brackets.
+	IP []byte
+	// Port is the port, 0 if absent.
+	Port int
+	// Ident is an RFC 1413 identity written as U= right after H=.
+	Ident []byte
+}
+
+// Flags for boolean log fields.
+const (
+	FlagChunking   uint32 = 1 << iota // K: CHUNKING used
+	FlagDNSSEC                        // DS: DNSSEC secured lookups
+	FlagPRDR                          // PRDR: PRDR extension used
+	FlagTFO                           // TFO: TCP Fast Open used
+	FlagContinued                     // "*" after H=: delivered down an existing connection
+	FlagNullSender                    // the envelope sender is <>
+	FlagTemporary                     // a temporary (4xx) rejection
+	FlagHasSize                       // Size is set
+	FlagHasQT                         // QueueTime is set
+	FlagHasDT                         // DeliveryTime is set
+	FlagHasRT                         // ReceiveTime is set
+	FlagHasD                          // Duration is set
+	FlagHasCount                      // ConnCount is set
+	FlagOwnTime                       // the entry carried its own timestamp
+	FlagTruncated                     // the reject-log header dump ends in "*** truncated ***"
+)
+
 // Record is one parsed Exim log entry. Byte-slice fields point into the
-// entry given to Parse and are valid only as long as it is.
+// entry given to Parse and are valid only as long as it is. Escaped text
+// (\ooo, \", \n ...) is kept as Exim wrote it and decoded by AppendJSON.
 type Record struct {
 	// Action is the event.action value, "unknown" when no rule matched.
 	Action string
@@ -55,10 +107,91 @@ type Record struct {
 	Err error
 	// Meta comes from the transport, not from the entry.
 	Meta Meta
+
+	// Flags holds the boolean fields (Flag* constants).
+	Flags uint32
+	// PID is the process id from "[pid]" (log_selector +pid) or from
+	// "pid=" on daemon/queue-run lines; 0 if absent.
+	PID int
+	// MessageID is Exim's message id (email.local_id), 6-6-2 or 6-11-4.
+	MessageID []byte
+	// Flag is the delivery flag of message lines: "<=", "(=", "=>", "->",
+	// ">>", "*>", "==", "**"; empty on other lines.
+	Flag string
+
+	// Sender is the envelope sender (MAIL FROM): the address of "<=", F=
+	// on rejection and delivery lines. Empty and FlagNullSender set for <>.
+	Sender []byte
+	// Recipient is the envelope recipient of delivery lines and of the
+	// rejected RCPT.
+	Recipient []byte
+	// Parent is the original address of a delivery ("=> local <orig>").
+	Parent []byte
+	// Recipients is the raw " for a b c" list of arrival lines (and the
+	// Envelope-to: list of reject-log entries), space separated.
+	Recipients []byte
+
+	// Host is H= (and the host of connection, DNS and TLS lines).
+	Host Host
+	// Interface is I=, the local interface.
+	Interface Host
+	// Proxy is PRX=, the proxy address.
+	Proxy Host
+
+	User          []byte // U=: local user or ident
+	AuthName      []byte // A=: authenticator name; also the authenticator of "authenticator failed"
+	AuthID        []byte // A=name:id; set_id= of "authenticator failed"
+	AuthSender    []byte // A=name:id:sender
+	Protocol      []byte // P= on <= lines
+	ReturnPath    []byte // P= on =>, ** lines
+	Size          int64  // S=
+	HeaderID      []byte // id= / id*=: Message-ID header (email.message_id)
+	Subject       []byte // T= on <= lines (escaped)
+	BounceRef     []byte // R= on <= lines
+	Router        []byte // R= on delivery lines
+	Transport     []byte // T= on delivery lines
+	Shadow        []byte // ST=: shadow transport
+	Confirmation  []byte // C= on delivery lines (escaped)
+	Commands      []byte // C= on "no MAIL"/too-many lines: SMTP command list
+	Command       []byte // the SMTP command of protocol/sync errors, timeouts
+	Cipher        []byte // X=
+	CertVerified  []byte // CV=
+	PeerDN        []byte // DN= (escaped)
+	SNI           []byte // SNI=
+	ConnID        []byte // Ci=
+	M8S           []byte // M8S=
+	Pipelining    []byte // L, L-, L.
+	DKIM          []byte // DKIM=
+	ProtoSeq      []byte // PS=
+	Queue         []byte // Q=
+	QueueTime     float64
+	DeliveryTime  float64
+	ReceiveTime   float64
+	Duration      float64 // D=
+	ConnCount     int     // "(TCP/IP connection count = N)"
+	Errno         []byte  // "defer (-53)"
+	Reason        []byte  // rejection reason, error or free text (escaped)
+	Version       []byte  // Exim version on "daemon started"
+	Cwd           []byte  // cwd=
+	Args          []byte  // "N args: ..."
+	EnvelopeFrom  []byte  // reject log Envelope-from:
+	EnvelopeTo    []byte  // reject log Envelope-to:
+	Headers       []byte  // reject log header dump (lines after the first)
+	Body          []byte  // the text after timestamp, pid and message id
+	ACL           []byte  // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
+	scratch       []byte
+	fieldsPresent bool
 }
 
 // Reset clears r for reuse, keeping allocated capacity.
-func (r *Record) Reset() { *r = Record{} }
+func (r *Record) Reset() {
+	s := r.scratch[:0]
+	*r = Record{}
+	r.scratch = s
+}
+
+// Has reports whether flag f is set.
+func (r *Record) Has(f uint32) bool { return r.Flags&f != 0 }
 
 // Parse parses one entry (a log line, or a reject-log entry whose lines are
 // joined by '\n') into r, which it resets first except for r.Meta. It never
@@ -68,16 +201,14 @@ func (p *Parser) Parse(entry []byte, r *Record) {
 	r.Reset()
 	r.Meta = meta
 	r.Original = entry
-	r.Action = "unknown"
+	r.Action = ActionUnknown
 	r.Time = meta.Time
-}
-
-// AppendJSON appends r as one ECS JSON document (no trailing newline).
-func (r *Record) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"@timestamp":"`...)
-	dst = r.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-	dst = append(dst, `","event":{"action":"`...)
-	dst = append(dst, r.Action...)
-	dst = append(dst, `"}}`...)
-	return dst
+	defer func() {
+		if v := recover(); v != nil {
+			// A bug in a line rule must not lose the entry.
+			r.Action = ActionUnknown
+			r.Err = errInternal
+		}
+	}()
+	p.parse(entry, r)
 }

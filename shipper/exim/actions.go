@@ -1,0 +1,134 @@
+package exim
+
+// event.action values. The names are shared with the rest of eximship
+// (helpers/actions.md); docs/PARSER.md has the table.
+const (
+	// message lines
+	ActionArrival            = "message-arrival"
+	ActionFakeReject         = "message-fake-reject"
+	ActionDelivery           = "delivery"
+	ActionDeliveryAdditional = "delivery-additional"
+	ActionDeliveryCutthrough = "delivery-cutthrough"
+	ActionDeliverySuppressed = "delivery-suppressed"
+	ActionDeliveryDeferred   = "delivery-deferred"
+	ActionDeliveryFailed     = "delivery-failed"
+	ActionCompleted          = "message-completed"
+	ActionFrozen             = "message-frozen"
+	ActionUnfrozen           = "message-unfrozen"
+	ActionSpoolLocked        = "spool-locked"
+	ActionHostError          = "host-error"
+	ActionDKIM               = "dkim"
+	ActionMessageInfo        = "message-info"
+
+	// rejections
+	ActionRcptRejected         = "rcpt-rejected"
+	ActionRcptTempRejected     = "rcpt-temp-rejected"
+	ActionSenderVerifyFailed   = "sender-verify-failed"
+	ActionSenderVerifyDeferred = "sender-verify-deferred"
+	ActionMailRejected         = "mail-rejected"
+	ActionHeloRejected         = "helo-rejected"
+	ActionHeloInvalid          = "helo-invalid"
+	ActionDataRejected         = "data-rejected"
+	ActionLocalScanRejected    = "local-scan-rejected"
+	ActionConnRejected         = "connection-rejected"
+	ActionConnTempRejected     = "connection-temp-rejected"
+	ActionConnDropped          = "connection-dropped"
+	ActionCommandRejected      = "command-rejected"
+	ActionSyncError            = "smtp-sync-error"
+	ActionProtocolError        = "smtp-protocol-error"
+	ActionCommandTimeout       = "smtp-command-timeout"
+	ActionDataTimeout          = "smtp-data-timeout"
+	ActionUnexpectedDisconnect = "smtp-unexpected-disconnect"
+	ActionTooMany              = "smtp-too-many"
+	ActionReverseDNSFailed     = "reverse-dns-failed"
+	ActionForwardDNSFailed     = "forward-dns-failed"
+	ActionAuthFailed           = "auth-failed"
+	ActionTLSError             = "tls-error"
+	ActionACLWarning           = "acl-warning"
+
+	// connections, daemon
+	ActionConnection            = "smtp-connection"
+	ActionConnectionClosed      = "smtp-connection-closed"
+	ActionConnectionLost        = "smtp-connection-lost"
+	ActionNoMail                = "smtp-no-mail"
+	ActionIncompleteTransaction = "smtp-incomplete-transaction"
+	ActionDaemonStart           = "daemon-start"
+	ActionDaemonSighup          = "daemon-sighup"
+	ActionQueueRunStart         = "queue-run-start"
+	ActionQueueRunEnd           = "queue-run-end"
+	ActionCwd                   = "cwd"
+	ActionPanic                 = "panic"
+	ActionUnknown               = "unknown"
+)
+
+// actionInfo is the ECS classification of an action.
+type actionInfo struct {
+	category string // event.category (one value)
+	typ      string // event.type (one value)
+	outcome  string // event.outcome
+}
+
+var actionInfos = map[string]actionInfo{
+	ActionArrival:            {"email", "info", "success"},
+	ActionFakeReject:         {"email", "denied", "failure"},
+	ActionDelivery:           {"email", "info", "success"},
+	ActionDeliveryAdditional: {"email", "info", "success"},
+	ActionDeliveryCutthrough: {"email", "info", "success"},
+	ActionDeliverySuppressed: {"email", "info", "success"},
+	ActionDeliveryDeferred:   {"email", "info", "failure"},
+	ActionDeliveryFailed:     {"email", "info", "failure"},
+	ActionCompleted:          {"email", "end", "success"},
+	ActionFrozen:             {"email", "info", "unknown"},
+	ActionUnfrozen:           {"email", "info", "unknown"},
+	ActionSpoolLocked:        {"email", "info", "unknown"},
+	ActionHostError:          {"network", "error", "failure"},
+	ActionDKIM:               {"email", "info", "unknown"},
+	ActionMessageInfo:        {"email", "info", "unknown"},
+
+	ActionRcptRejected:         {"email", "denied", "failure"},
+	ActionRcptTempRejected:     {"email", "denied", "failure"},
+	ActionSenderVerifyFailed:   {"email", "denied", "failure"},
+	ActionSenderVerifyDeferred: {"email", "denied", "failure"},
+	ActionMailRejected:         {"email", "denied", "failure"},
+	ActionHeloRejected:         {"network", "denied", "failure"},
+	ActionHeloInvalid:          {"network", "denied", "failure"},
+	ActionDataRejected:         {"email", "denied", "failure"},
+	ActionLocalScanRejected:    {"email", "denied", "failure"},
+	ActionConnRejected:         {"network", "denied", "failure"},
+	ActionConnTempRejected:     {"network", "denied", "failure"},
+	ActionConnDropped:          {"network", "denied", "failure"},
+	ActionCommandRejected:      {"network", "denied", "failure"},
+	ActionSyncError:            {"network", "denied", "failure"},
+	ActionProtocolError:        {"network", "error", "failure"},
+	ActionCommandTimeout:       {"network", "error", "failure"},
+	ActionDataTimeout:          {"network", "error", "failure"},
+	ActionUnexpectedDisconnect: {"network", "error", "failure"},
+	ActionTooMany:              {"network", "denied", "failure"},
+	ActionReverseDNSFailed:     {"network", "info", "failure"},
+	ActionForwardDNSFailed:     {"network", "info", "failure"},
+	ActionAuthFailed:           {"authentication", "start", "failure"},
+	ActionTLSError:             {"network", "error", "failure"},
+	ActionACLWarning:           {"email", "info", "unknown"},
+
+	ActionConnection:            {"network", "start", "success"},
+	ActionConnectionClosed:      {"network", "end", "success"},
+	ActionConnectionLost:        {"network", "end", "failure"},
+	ActionNoMail:                {"network", "end", "unknown"},
+	ActionIncompleteTransaction: {"network", "end", "failure"},
+	ActionDaemonStart:           {"process", "start", "success"},
+	ActionDaemonSighup:          {"process", "change", "success"},
+	ActionQueueRunStart:         {"process", "start", "success"},
+	ActionQueueRunEnd:           {"process", "end", "success"},
+	ActionCwd:                   {"process", "info", "unknown"},
+	ActionPanic:                 {"process", "error", "failure"},
+	ActionUnknown:               {"", "info", "unknown"},
+}
+
+// Actions returns every event.action value the parser can emit.
+func Actions() []string {
+	out := make([]string, 0, len(actionInfos))
+	for a := range actionInfos {
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,703 @@
+package exim
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// enc is an append-style JSON object writer. Objects are opened lazily: an
+// object is written only when its first member is, so optional groups never
+// show up empty.
+type enc struct {
+	b       []byte
+	depth   int // open (written) objects below the root
+	pending int // objects requested but not yet written
+	names   [8]string
+	first   [10]bool
+}
+
+func (e *enc) flush() {
+	for e.pending > 0 {
+		name := e.names[e.depth]
+		e.key0(name)
+		e.b = append(e.b, '{')
+		e.depth++
+		e.first[e.depth] = true
+		e.pending--
+	}
+}
+
+func (e *enc) key0(k string) {
+	if !e.first[e.depth] {
+		e.b = append(e.b, ',')
+	}
+	e.first[e.depth] = false
+	e.b = append(e.b, '"')
+	e.b = append(e.b, k...)
+	e.b = append(e.b, '"', ':')
+}
+
+func (e *enc) key(k string) {
+	e.flush()
+	e.key0(k)
+}
+
+// open requests object k; close ends it.
+func (e *enc) open(k string) {
+	e.names[e.depth+e.pending] = k
+	e.pending++
+}
+
+func (e *enc) close() {
+	if e.pending > 0 {
+		e.pending--
+		return
+	}
+	e.b = append(e.b, '}')
+	e.depth--
+}
+
+func (e *enc) str(k string, v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	e.key(k)
+	e.b = appendString(e.b, v)
+}
+
+func (e *enc) strs(k string, v string) {
+	if len(v) == 0 {
+		return
+	}
+	e.key(k)
+	e.b = appendStringS(e.b, v)
+}
+
+func (e *enc) int(k string, v int64) {
+	e.key(k)
+	e.b = strconv.AppendInt(e.b, v, 10)
+}
+
+func (e *enc) float(k string, v float64) {
+	e.key(k)
+	e.b = strconv.AppendFloat(e.b, v, 'f', -1, 64)
+}
+
+func (e *enc) boolean(k string, v bool) {
+	e.key(k)
+	e.b = strconv.AppendBool(e.b, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends v as a JSON string: '"' and '\' escaped, control
+// characters as \n, \r, \t or \u00XX, invalid UTF-8 as \ufffd.
+func appendString(dst []byte, v []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, v[start:i]...)
+			dst = appendEscapedByte(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(v[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			dst = append(dst, v[start:i]...)
+			if r == utf8.RuneError {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, `\u202`...)
+				dst = append(dst, hexDigits[r&0xF])
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, v[start:]...)
+	return append(dst, '"')
+}
+
+func appendEscapedByte(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+}
+
+func appendStringS(dst []byte, v string) []byte {
+	// Strings here are short constants or transport metadata; the escaping
+	// loop is shared through a byte view without copying.
+	return appendString(dst, unsafe.Slice(unsafe.StringData(v), len(v)))
+}
+
+// unescapeExim decodes Exim's string_printing() escapes (\n, \t, \r, \\,
+// \", \ooo) into dst. Other backslashes are kept.
+func unescapeExim(dst, v []byte) []byte {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return append(dst, v...)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' || i+1 >= len(v) {
+			dst = append(dst, c)
+			continue
+		}
+		n := v[i+1]
+		switch n {
+		case 'n':
+			dst = append(dst, '\n')
+			i++
+		case 't':
+			dst = append(dst, '\t')
+			i++
+		case 'r':
+			dst = append(dst, '\r')
+			i++
+		case '\\', '"':
+			dst = append(dst, n)
+			i++
+		default:
+			if i+3 < len(v)+0 && n >= '0' && n <= '3' && v[i+2] >= '0' && v[i+2] <= '7' && v[i+3] >= '0' && v[i+3] <= '7' {
+				dst = append(dst, (n-'0')<<6|(v[i+2]-'0')<<3|(v[i+3]-'0'))
+				i += 3
+			} else {
+				dst = append(dst, c)
+			}
+		}
+	}
+	return dst
+}
+
+// text writes an escaped Exim value decoded.
+func (e *enc) text(k string, v []byte, scratch *[]byte) {
+	if len(v) == 0 {
+		return
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		e.str(k, v)
+		return
+	}
+	*scratch = unescapeExim((*scratch)[:0], v)
+	e.str(k, *scratch)
+}
+
+// AppendJSON appends r as one ECS JSON document (no trailing newline).
+// Field names are documented in docs/PARSER.md.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	e := enc{b: dst}
+	e.first[0] = true
+	e.b = append(e.b, '{')
+	if !r.Time.IsZero() {
+		e.key("@timestamp")
+		e.b = append(e.b, '"')
+		e.b = r.Time.UTC().AppendFormat(e.b, "2006-01-02T15:04:05.000Z")
+		e.b = append(e.b, '"')
+	}
+	if len(r.Body) > 0 && textActions(r.Action) {
+		e.text("message", r.Body, &r.scratch)
+	}
+
+	info := actionInfos[r.Action]
+	e.open("event")
+	e.strs("action", r.Action)
+	if info.category != "" {
+		e.key("category")
+		e.b = append(e.b, '[', '"')
+		e.b = append(e.b, info.category...)
+		e.b = append(e.b, '"', ']')
+	}
+	e.key("type")
+	e.b = append(e.b, '[', '"')
+	e.b = append(e.b, info.typ...)
+	e.b = append(e.b, '"', ']')
+	e.strs("outcome", info.outcome)
+	e.strs("kind", "event")
+	e.strs("dataset", r.Meta.Dataset)
+	if r.Has(FlagHasD) {
+		e.int("duration", int64(r.Duration*1e9))
+	}
+	e.str("original", r.Original)
+	e.close()
+
+	if r.Err != nil {
+		e.open("error")
+		e.strs("message", r.Err.Error())
+		e.close()
+	}
+
+	e.open("process")
+	e.strs("name", "exim")
+	if r.PID > 0 {
+		e.int("pid", int64(r.PID))
+	}
+	e.close()
+
+	if r.Meta.HostName != "" {
+		e.open("host")
+		e.strs("name", r.Meta.HostName)
+		e.close()
+	}
+	if r.Meta.FilePath != "" {
+		e.open("log")
+		e.open("file")
+		e.strs("path", r.Meta.FilePath)
+		e.close()
+		e.close()
+	}
+
+	// peers: on delivery lines H= is the server delivered to (destination)
+	// and I= our outgoing interface (source); elsewhere H= is the client.
+	remote, local := "source", "destination"
+	if r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" {
+		remote, local = "destination", "source"
+	}
+	r.appendPeer(&e, remote, &r.Host)
+	r.appendPeer(&e, local, &r.Interface)
+
+	// related
+	nip := 0
+	for _, ip := range [...][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP} {
+		if validIP(ip) {
+			nip++
+		}
+	}
+	if nh := relatedHosts(r); nip > 0 || nh > 0 {
+		e.open("related")
+		if nip > 0 {
+			e.key("ip")
+			e.b = append(e.b, '[')
+			n := 0
+			for _, ip := range [...][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP} {
+				if validIP(ip) {
+					if n > 0 {
+						e.b = append(e.b, ',')
+					}
+					e.b = appendString(e.b, ip)
+					n++
+				}
+			}
+			e.b = append(e.b, ']')
+		}
+		if nh > 0 {
+			e.key("hosts")
+			e.b = append(e.b, '[')
+			k := 0
+			for _, h := range [...][]byte{r.Host.Name, r.Host.Helo} {
+				if len(h) > 0 && h[0] != '[' {
+					if k > 0 {
+						e.b = append(e.b, ',')
+					}
+					e.b = appendString(e.b, h)
+					k++
+				}
+			}
+			e.b = append(e.b, ']')
+		}
+		e.close()
+	}
+
+	// email
+	e.open("email")
+	if len(r.Sender) > 0 || len(r.EnvelopeFrom) > 0 {
+		e.key("from")
+		e.b = append(e.b, `{"address":[`...)
+		if len(r.Sender) > 0 {
+			e.b = appendString(e.b, r.Sender)
+		} else {
+			e.b = appendString(e.b, r.EnvelopeFrom)
+		}
+		e.b = append(e.b, ']', '}')
+	}
+	if len(r.Recipient) > 0 || len(r.Recipients) > 0 || len(r.EnvelopeTo) > 0 {
+		e.key("to")
+		e.b = append(e.b, `{"address":[`...)
+		n := 0
+		if len(r.Recipient) > 0 {
+			e.b = appendString(e.b, r.Recipient)
+			n++
+		}
+		list := r.Recipients
+		if len(list) == 0 && len(r.Recipient) == 0 {
+			list = r.EnvelopeTo
+		}
+		for len(list) > 0 {
+			m := scanAddress(list)
+			if m == 0 {
+				list = list[1:]
+				continue
+			}
+			a := stripAngle(list[:m])
+			list = list[m:]
+			if len(a) == 0 {
+				continue
+			}
+			if n > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.b = appendString(e.b, bytes.TrimSuffix(a, []byte(",")))
+			n++
+		}
+		e.b = append(e.b, ']', '}')
+	}
+	e.str("local_id", r.MessageID)
+	e.text("message_id", stripAngle(r.HeaderID), &r.scratch)
+	e.text("subject", r.Subject, &r.scratch)
+	e.close()
+
+	if len(r.Cipher) > 0 || len(r.PeerDN) > 0 || len(r.SNI) > 0 {
+		e.open("tls")
+		if len(r.Cipher) > 0 {
+			proto, version, cipher := splitCipher(r.Cipher)
+			e.str("cipher", cipher)
+			e.str("version", version)
+			e.str("version_protocol", proto)
+		}
+		if len(r.PeerDN) > 0 {
+			// the peer certificate: the client's on reception, the
+			// server's on delivery
+			if remote == "source" {
+				e.open("client")
+			} else {
+				e.open("server")
+			}
+			e.text("subject", r.PeerDN, &r.scratch)
+			e.close()
+		}
+		if len(r.SNI) > 0 {
+			e.open("client")
+			e.str("server_name", r.SNI)
+			e.close()
+		}
+		e.close()
+	}
+
+	if len(r.AuthID) > 0 {
+		e.open("user")
+		e.str("name", r.AuthID)
+		e.close()
+	} else if len(r.User) > 0 {
+		e.open("user")
+		e.str("name", r.User)
+		e.close()
+	}
+
+	r.appendExim(&e, remote)
+	e.b = append(e.b, '}')
+	return e.b
+}
+
+func relatedHosts(r *Record) int {
+	n := 0
+	if len(r.Host.Name) > 0 && r.Host.Name[0] != '[' {
+		n++
+	}
+	if len(r.Host.Helo) > 0 && r.Host.Helo[0] != '[' {
+		n++
+	}
+	return n
+}
+
+func (r *Record) appendPeer(e *enc, name string, h *Host) {
+	if len(h.IP) == 0 && len(h.Name) == 0 {
+		return
+	}
+	e.open(name)
+	if len(h.IP) > 0 && validIP(h.IP) {
+		e.str("ip", h.IP)
+	}
+	if h.Port > 0 {
+		e.int("port", int64(h.Port))
+	}
+	if len(h.Name) > 0 && h.Name[0] != '[' {
+		e.str("domain", h.Name)
+	}
+	if len(h.IP) > 0 {
+		e.str("address", h.IP)
+	} else {
+		e.str("address", h.Name)
+	}
+	e.close()
+}
+
+// validIP reports whether ip parses as an IPv4 or IPv6 address, so that an
+// ip-typed mapping never rejects a document (the test suite writes
+// placeholders such as "ip4.ip4.ip4.ip4").
+func validIP(ip []byte) bool {
+	if len(ip) == 0 || len(ip) > 45 {
+		return false
+	}
+	if bytes.IndexByte(ip, ':') >= 0 {
+		return validIPv6(ip)
+	}
+	return validIPv4(ip)
+}
+
+func validIPv4(s []byte) bool {
+	parts, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || n > 255 || digits > 1 && s[i-digits] == '0' {
+				return false
+			}
+			parts++
+			n, digits = 0, 0
+			continue
+		}
+		if !isDigit(s[i]) {
+			return false
+		}
+		n = n*10 + int(s[i]-'0')
+		digits++
+	}
+	return parts == 4
+}
+
+func validIPv6(s []byte) bool {
+	// groups of 1-4 hex digits separated by ':', at most one "::", an
+	// optional trailing dotted IPv4, optional "%zone" is not accepted.
+	groups, double := 0, false
+	i := 0
+	if hasPrefix(s, "::") {
+		double = true
+		i = 2
+		if i == len(s) {
+			return true
+		}
+	} else if len(s) > 0 && s[0] == ':' {
+		return false
+	}
+	for i < len(s) {
+		j := i
+		for j < len(s) && j-i < 5 && isHex(s[j]) {
+			j++
+		}
+		if j < len(s) && s[j] == '.' {
+			if !validIPv4(s[i:]) {
+				return false
+			}
+			groups += 2
+			i = len(s)
+			break
+		}
+		if j == i || j-i > 4 {
+			return false
+		}
+		groups++
+		i = j
+		if i == len(s) {
+			break
+		}
+		if s[i] != ':' {
+			return false
+		}
+		i++
+		if i < len(s) && s[i] == ':' {
+			if double {
+				return false
+			}
+			double = true
+			i++
+			if i == len(s) {
+				break
+			}
+		} else if i == len(s) {
+			return false
+		}
+	}
+	if double {
+		return groups < 8
+	}
+	return groups == 8
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// splitCipher splits X= ("TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256",
+// "TLS1.3:TLS_AES_256_GCM_SHA384:256") into protocol, version and cipher.
+func splitCipher(x []byte) (proto, version, cipher []byte) {
+	i := bytes.IndexByte(x, ':')
+	if i < 0 {
+		return nil, nil, x
+	}
+	v := x[:i]
+	cipher = x[i+1:]
+	if j := bytes.LastIndexByte(cipher, ':'); j >= 0 {
+		if _, ok := atoi(cipher[j+1:]); ok {
+			cipher = cipher[:j]
+		}
+	}
+	k := 0
+	for k < len(v) && !isDigit(v[k]) {
+		k++
+	}
+	p := v[:k]
+	p = bytes.TrimSuffix(p, []byte("v"))
+	switch {
+	case bytes.EqualFold(p, []byte("TLS")):
+		proto = tlsProto
+	case bytes.EqualFold(p, []byte("SSL")):
+		proto = sslProto
+	}
+	return proto, v[k:], cipher
+}
+
+var (
+	tlsProto = []byte("tls")
+	sslProto = []byte("ssl")
+)
+
+// textActions are the actions whose text is the document's message.
+func textActions(a string) bool {
+	switch a {
+	case ActionUnknown, ActionPanic, ActionMessageInfo, ActionDKIM, ActionFrozen, ActionUnfrozen,
+		ActionACLWarning, ActionHostError:
+		return true
+	}
+	return false
+}
+
+func (r *Record) appendExim(e *enc, remote string) {
+	e.open("exim")
+	e.strs("flag", r.Flag)
+	if r.Has(FlagNullSender) {
+		e.open("sender")
+		e.boolean("null", true)
+		e.close()
+	}
+	if len(r.Parent) > 0 {
+		e.open("rcpt")
+		e.str("parent", r.Parent)
+		e.close()
+	}
+	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
+		e.open("smtp")
+		if remote == "source" {
+			e.text("helo", r.Host.Helo, &r.scratch)
+		}
+		e.text("command", r.Command, &r.scratch)
+		e.str("commands", r.Commands)
+		e.text("confirmation", r.Confirmation, &r.scratch)
+		e.str("connection_id", r.ConnID)
+		if r.Has(FlagHasCount) {
+			e.int("connection_count", int64(r.ConnCount))
+		}
+		e.close()
+	}
+	if len(r.Host.Name) > 0 || len(r.Host.Ident) > 0 || r.Has(FlagContinued) {
+		e.open("host")
+		e.str("name", r.Host.Name)
+		if remote == "destination" {
+			e.text("helo", r.Host.Helo, &r.scratch)
+		}
+		if len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
+			e.str("address", r.Host.IP)
+		}
+		if r.Has(FlagContinued) {
+			e.boolean("continued", true)
+		}
+		e.close()
+	}
+	if len(r.Proxy.IP) > 0 {
+		e.open("proxy")
+		e.str("address", r.Proxy.IP)
+		if r.Proxy.Port > 0 {
+			e.int("port", int64(r.Proxy.Port))
+		}
+		e.close()
+	}
+	e.str("protocol", r.Protocol)
+	e.str("return_path", r.ReturnPath)
+	if r.Has(FlagHasSize) {
+		e.int("size", r.Size)
+	}
+	e.str("bounce_ref", r.BounceRef)
+	e.str("router", r.Router)
+	e.str("transport", r.Transport)
+	e.str("shadow_transport", r.Shadow)
+	if len(r.AuthName) > 0 {
+		e.open("auth")
+		e.str("authenticator", r.AuthName)
+		e.str("id", r.AuthID)
+		e.str("sender", r.AuthSender)
+		e.close()
+	}
+	e.str("user", r.User)
+	if len(r.Cipher) > 0 || len(r.CertVerified) > 0 {
+		e.open("tls")
+		e.str("cipher_suite", r.Cipher)
+		e.str("certificate_verified", r.CertVerified)
+		e.close()
+	}
+	if r.Has(FlagHasQT) {
+		e.float("queue_time", r.QueueTime)
+	}
+	if r.Has(FlagHasDT) {
+		e.float("delivery_time", r.DeliveryTime)
+	}
+	if r.Has(FlagHasRT) {
+		e.float("receive_time", r.ReceiveTime)
+	}
+	if r.Has(FlagHasD) {
+		e.float("duration", r.Duration)
+	}
+	e.str("m8s", r.M8S)
+	e.str("pipelining", r.Pipelining)
+	if r.Has(FlagChunking) {
+		e.boolean("chunking", true)
+	}
+	if r.Has(FlagPRDR) {
+		e.boolean("prdr", true)
+	}
+	if r.Has(FlagTFO) {
+		e.boolean("tfo", true)
+	}
+	if r.Has(FlagDNSSEC) {
+		e.boolean("dnssec", true)
+	}
+	e.str("dkim", r.DKIM)
+	e.str("protocol_sequence", r.ProtoSeq)
+	e.str("queue", r.Queue)
+	e.str("errno", r.Errno)
+	e.text("reason", r.Reason, &r.scratch)
+	if r.Has(FlagTemporary) {
+		e.boolean("temporary", true)
+	}
+	e.str("acl", r.ACL)
+	e.str("version", r.Version)
+	e.str("cwd", r.Cwd)
+	e.str("args", r.Args)
+	if len(r.EnvelopeFrom) > 0 || len(r.EnvelopeTo) > 0 || len(r.Headers) > 0 {
+		e.open("reject")
+		e.str("envelope_from", r.EnvelopeFrom)
+		e.str("envelope_to", r.EnvelopeTo)
+		e.str("headers", r.Headers)
+		if r.Has(FlagTruncated) {
+			e.boolean("truncated", true)
+		}
+		e.close()
+	}
+	e.close()
+}
