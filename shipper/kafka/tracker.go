@@ -74,6 +74,8 @@ type partState struct {
 	hwm int64
 	// resets counts the epochs started after the first.
 	resets int64
+	// gen is the Source's rebalance generation at the last fetch (for lag).
+	gen uint64
 }
 
 // segRef identifies a segment registered with the tracker.

@@ -242,4 +242,3 @@ func TestTrackerRandom(t *testing.T) {
 		}
 	}
 }
-
