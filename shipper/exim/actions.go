@@ -25,6 +25,9 @@ const (
 	ActionRcptTempRejected     = "rcpt-temp-rejected"
 	ActionSenderVerifyFailed   = "sender-verify-failed"
 	ActionSenderVerifyDeferred = "sender-verify-deferred"
+	ActionRcptVerifyFailed     = "recipient-verify-failed"
+	ActionRcptVerifyDeferred   = "recipient-verify-deferred"
+	ActionRcptDiscarded        = "rcpt-discarded"
 	ActionMailRejected         = "mail-rejected"
 	ActionHeloRejected         = "helo-rejected"
 	ActionHeloInvalid          = "helo-invalid"
@@ -45,6 +48,7 @@ const (
 	ActionAuthFailed           = "auth-failed"
 	ActionTLSError             = "tls-error"
 	ActionACLWarning           = "acl-warning"
+	ActionETRN                 = "smtp-etrn"
 
 	// connections, daemon
 	ActionConnection            = "smtp-connection"
@@ -90,6 +94,9 @@ var actionInfos = map[string]actionInfo{
 	ActionSenderVerifyFailed:   {"email", "denied", "failure"},
 	ActionSenderVerifyDeferred: {"email", "denied", "failure"},
 	ActionMailRejected:         {"email", "denied", "failure"},
+	ActionRcptVerifyFailed:     {"email", "denied", "failure"},
+	ActionRcptVerifyDeferred:   {"email", "denied", "failure"},
+	ActionRcptDiscarded:        {"email", "denied", "success"},
 	ActionHeloRejected:         {"network", "denied", "failure"},
 	ActionHeloInvalid:          {"network", "denied", "failure"},
 	ActionDataRejected:         {"email", "denied", "failure"},
@@ -109,6 +116,7 @@ var actionInfos = map[string]actionInfo{
 	ActionAuthFailed:           {"authentication", "start", "failure"},
 	ActionTLSError:             {"network", "error", "failure"},
 	ActionACLWarning:           {"email", "info", "unknown"},
+	ActionETRN:                 {"network", "info", "unknown"},
 
 	ActionConnection:            {"network", "start", "success"},
 	ActionConnectionClosed:      {"network", "end", "success"},

@@ -17,6 +17,11 @@ func fieldKey(s []byte) (key string, n int, bare bool, ok bool) {
 		if k := knownKey(s[:i]); k != "" {
 			return k, i + 1, false, true
 		}
+		if i >= 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' {
+			// another upper-case field (SPF=, from newer Exims or
+			// local patches): skipped, not stored
+			return keyOther, i + 1, false, true
+		}
 		return "", 0, false, false
 	}
 	end := i
@@ -31,6 +36,9 @@ func fieldKey(s []byte) (key string, n int, bare bool, ok bool) {
 	}
 	return "", 0, false, false
 }
+
+// keyOther stands for an upper-case field letter the parser does not know.
+const keyOther = "?"
 
 // knownKey returns the constant string for a field key (no allocation).
 func knownKey(b []byte) string {

@@ -14,6 +14,13 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 		if rest, ok := cut(s, "SMTP connection from "); ok {
 			return p.smtpConnection(rest, r)
 		}
+		if rest, ok := cut(s, "SMTP connection "); ok && isFieldStart(rest) {
+			// 4.98+: "SMTP connection Ci=123 from host ..."
+			rest = r.parseFields(rest, ctxOther)
+			if rest, ok := cut(rest, "from "); ok {
+				return p.smtpConnection(rest, r)
+			}
+		}
 		if rest, ok := cut(s, "SMTP connection lost"); ok {
 			r.Action = ActionConnectionLost
 			r.afterHost(rest, "H=", ctxOther)
@@ -58,7 +65,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			r.commandThenFields(rest)
 			return true
 		}
-		if hasPrefix(s, "Start queue run") {
+		if hasPrefix(s, "Start ") && queueRun(s) {
 			r.Action = ActionQueueRunStart
 			r.pidEq(s)
 			return true
@@ -68,10 +75,21 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			r.Reason = s
 			return true
 		}
-	case 'E':
-		if hasPrefix(s, "End queue run") {
-			r.Action = ActionQueueRunEnd
-			r.pidEq(s)
+	case 't':
+		if rest, ok := cut(s, "too many recipients"); ok {
+			r.Action = ActionRcptTempRejected
+			r.Flags |= FlagTemporary
+			r.reasonAfterColon(rest)
+			if i := indexStr(r.Reason, ": "); i >= 0 {
+				t := r.Reason[i+2:]
+				r.Reason = r.Reason[:i]
+				if t, ok := cut(t, "sender="); ok {
+					n := scanAddress(t)
+					r.setSender(t[:n])
+					t, _ = cut(t[n:], " ")
+					r.parseFields(t, ctxOther)
+				}
+			}
 			return true
 		}
 	case 'n':
@@ -99,12 +117,104 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			return true
 		}
 	case 'u':
+		if rest, ok := cut(s, "unqualified recipient rejected: "); ok {
+			r.Action = ActionRcptRejected
+			n := scanAddress(rest)
+			r.Recipient = stripAngle(rest[:n])
+			rest, _ = cut(rest[n:], " ")
+			r.parseFields(rest, ctxOther)
+			return true
+		}
+		if rest, ok := cut(s, "unqualified sender rejected: "); ok {
+			r.Action = ActionMailRejected
+			n := scanAddress(rest)
+			r.setSender(rest[:n])
+			rest, _ = cut(rest[n:], " ")
+			r.parseFields(rest, ctxOther)
+			return true
+		}
 		if rest, ok := cut(s, "unexpected disconnection while reading SMTP command from "); ok {
 			r.Action = ActionUnexpectedDisconnect
 			r.hostFields(rest)
 			return true
 		}
+	case 'A', 'E':
+		if (hasPrefix(s, "ETRN ") || hasPrefix(s, "ATRN ")) && indexStr(s, " received from ") > 0 {
+			i := indexStr(s, " received from ")
+			r.Action = ActionETRN
+			r.Command = s[:i]
+			r.hostFields(s[i+len(" received from "):])
+			return true
+		}
+		if hasPrefix(s, "End ") && queueRun(s) {
+			r.Action = ActionQueueRunEnd
+			r.pidEq(s)
+			return true
+		}
+	case 'V':
+		if rest, ok := cut(s, "VRFY failed for "); ok {
+			r.Action = ActionCommandRejected
+			r.Command = cmdVRFY
+			n := scanAddress(rest)
+			r.Recipient = stripAngle(rest[:n])
+			rest, _ = cut(rest[n:], " ")
+			r.parseFields(rest, ctxOther)
+			return true
+		}
+	case 'o':
+		if hasPrefix(s, "overlong message header line received from ") {
+			r.Action = ActionDataRejected
+			r.afterFrom(s[len("overlong message header line received"):])
+			return true
+		}
+	case 'r':
+		if hasPrefix(s, "ridiculously long message header received from ") {
+			r.Action = ActionDataRejected
+			r.afterFrom(s[len("ridiculously long message header received"):])
+			return true
+		}
+		if rest, ok := cut(s, "refused connection from "); ok {
+			r.Action = ActionConnRejected
+			r.hostFields(rest)
+			return true
+		}
+		if rest, ok := cut(s, "recipient verify fail for "); ok {
+			r.Action = ActionRcptVerifyFailed
+			r.addrReason(rest, false)
+			return true
+		}
+		if rest, ok := cut(s, "recipient verify defer"); ok {
+			r.Action = ActionRcptVerifyDeferred
+			r.Flags |= FlagTemporary
+			if rest, ok := cut(rest, " for "); ok {
+				r.addrReason(rest, false)
+			} else {
+				r.reasonAfterColon(rest)
+			}
+			return true
+		}
+	case 'D':
+		if rest, ok := cut(s, "DKIM: "); ok {
+			r.Action = ActionDKIM
+			p.dkim(rest, r)
+			return true
+		}
+	case '[':
+		// "[ip] SSL verify error: ..." (TLS peer verification)
+		var h Host
+		n := parseHostAt(s, &h)
+		if n > 0 && n < len(s) && s[n] == ' ' && hasPrefix(s[n+1:], "SSL verify error") {
+			r.Action = ActionTLSError
+			r.Host = h
+			r.Reason = s[n+1:]
+			return true
+		}
 	case 'T':
+		if rest, ok := cut(s, "TLS session: "); ok {
+			r.Action = ActionTLSError
+			r.Reason = rest
+			return true
+		}
 		if rest, ok := cut(s, "TLS error on connection "); ok {
 			r.Action = ActionTLSError
 			rest, _ = cut(rest, "from ")
@@ -217,14 +327,33 @@ func (p *Parser) verb(s []byte, r *Record) bool {
 		return false
 	}
 	switch {
+	case hasPrefix(s, "RCPT ") && indexStr(s, ": discarded by ") > 0:
+		// the discard ACL verb: "F=<a> RCPT <b>: discarded by RCPT ACL: msg"
+		r.Action = ActionRcptDiscarded
+		t := s[len("RCPT "):]
+		n := scanAddress(t)
+		r.Recipient = stripAngle(t[:n])
+		t = t[n:]
+		t, _ = cut(t, ": discarded by ")
+		if i := indexStr(t, " ACL"); i >= 0 {
+			r.ACL = t[:i]
+			t = t[i+len(" ACL"):]
+		}
+		r.reasonAfterColon(t)
+		return true
 	case hasPrefix(s, "sender verify fail for "):
 		r.Action = ActionSenderVerifyFailed
 		r.addrReason(s[len("sender verify fail for "):], true)
 		return true
-	case hasPrefix(s, "sender verify defer for "):
+	case hasPrefix(s, "sender verify defer"):
 		r.Action = ActionSenderVerifyDeferred
 		r.Flags |= FlagTemporary
-		r.addrReason(s[len("sender verify defer for "):], true)
+		if t, ok := cut(s, "sender verify defer for "); ok {
+			r.addrReason(t, true)
+		} else {
+			// "sender verify defer (making callout connection): T=smtp text"
+			r.reasonAfterColon(s)
+		}
 		return true
 	case hasPrefix(s, "dropped by '"):
 		r.Action = ActionConnDropped
@@ -526,3 +655,12 @@ func firstWord(s []byte) []byte {
 }
 
 var aclConnect = []byte("connect")
+
+var cmdVRFY = []byte("VRFY")
+
+// queueRun reports whether a "Start"/"End" line is about a queue run:
+// "Start queue run: pid=1", "Start 'lowpri' queue run: ...", "Start ODMR queue run: ...".
+func queueRun(s []byte) bool {
+	i := indexStr(s, "queue run")
+	return i >= 0 && i < 64
+}

@@ -138,6 +138,8 @@ other:
 		r.Action = ActionDKIM
 		p.dkim(s[len("DKIM: "):], r)
 		return true
+	case len(s) > 0 && s[0] != 'H' && hostErrorLine(s, r):
+		return true
 	case hasPrefix(s, "SMTP error from remote mail server"):
 		// "SMTP error from remote mail server after X: host N [ip]: text"
 		r.Action = ActionHostError
@@ -275,4 +277,23 @@ func (p *Parser) dkim(s []byte, r *Record) {
 	if i := bytes.LastIndexByte(s, '['); i >= 0 {
 		r.Reason = bytes.TrimSuffix(s[i+1:], []byte("]"))
 	}
+}
+
+// hostErrorLine handles the per-host error form without H=:
+// "mx.example.com [192.0.2.1] Connection timed out" (also with ": text").
+func hostErrorLine(s []byte, r *Record) bool {
+	sp := bytes.IndexByte(s, ' ')
+	if sp <= 0 || sp+1 >= len(s) || s[sp+1] != '[' {
+		return false
+	}
+	var h Host
+	n := parseHostAt(s, &h)
+	if len(h.IP) == 0 || n >= len(s) || !validIP(h.IP) && bytes.IndexByte(h.IP, ' ') >= 0 {
+		return false
+	}
+	r.Host = h
+	r.Action = ActionHostError
+	rest, _ := cut(s[n:], ":")
+	r.Reason = bytes.TrimSpace(rest)
+	return true
 }
