@@ -1,0 +1,213 @@
+package process
+
+// spliceMeta makes sure the JSON object in dst[start:] carries event.module,
+// event.dataset and data_stream.{type,dataset,namespace}, adding what the
+// parser did not write. It reports false when dst[start:] is not a JSON
+// object it can read.
+func (p *Exim) spliceMeta(dst []byte, start int, dataset string) ([]byte, bool) {
+	doc := dst[start:]
+	i := skipWS(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return dst, false
+	}
+	i++
+	keys := 0
+	eventAt := -1 // just after the '{' of the event object
+	eventKeys, hasModule, hasDataset, hasStream := 0, false, false, false
+	end := -1
+	for {
+		i = skipWS(doc, i)
+		if i >= len(doc) {
+			return dst, false
+		}
+		if doc[i] == '}' && keys == 0 {
+			end = i
+			break
+		}
+		k0, k1, n := readKey(doc, i)
+		if n < 0 {
+			return dst, false
+		}
+		keys++
+		key := string(doc[k0:k1])
+		i = skipWS(doc, n)
+		if i >= len(doc) {
+			return dst, false
+		}
+		switch {
+		case key == "data_stream":
+			hasStream = true
+		case key == "event" && doc[i] == '{':
+			eventAt = i + 1
+			j := i + 1
+			for {
+				j = skipWS(doc, j)
+				if j >= len(doc) {
+					return dst, false
+				}
+				if doc[j] == '}' {
+					break
+				}
+				if doc[j] == ',' {
+					j++
+					continue
+				}
+				a, b, m := readKey(doc, j)
+				if m < 0 {
+					return dst, false
+				}
+				eventKeys++
+				switch string(doc[a:b]) {
+				case "module":
+					hasModule = true
+				case "dataset":
+					hasDataset = true
+				}
+				j = skipValue(doc, skipWS(doc, m))
+				if j < 0 {
+					return dst, false
+				}
+			}
+		}
+		i = skipValue(doc, i)
+		if i < 0 {
+			return dst, false
+		}
+		i = skipWS(doc, i)
+		if i >= len(doc) {
+			return dst, false
+		}
+		if doc[i] == ',' {
+			i++
+			continue
+		}
+		if doc[i] != '}' {
+			return dst, false
+		}
+		end = i
+		break
+	}
+	if skipWS(doc, end+1) != len(doc) {
+		return dst, false
+	}
+	if hasModule && hasDataset && hasStream {
+		return dst, true
+	}
+	t := append(p.tmp[:0], doc...)
+	dst = dst[:start]
+	if eventAt >= 0 {
+		dst = append(dst, t[:eventAt]...)
+		sep := false
+		if !hasModule {
+			dst = append(dst, `"module":"exim"`...)
+			sep = true
+		}
+		if !hasDataset {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"dataset":`...)
+			dst = appendString(dst, dataset)
+			sep = true
+		}
+		if sep && eventKeys > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, t[eventAt:end]...)
+	} else {
+		dst = append(dst, t[:end]...)
+		if keys > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"event":{"module":"exim","dataset":`...)
+		dst = appendString(dst, dataset)
+		dst = append(dst, '}')
+		keys++
+	}
+	if !hasStream {
+		n := len(dst)
+		dst = appendDataStream(dst, dataset, p.cfg.Namespace)
+		if keys == 0 { // drop the leading comma
+			dst = append(dst[:n], dst[n+1:]...)
+		}
+	}
+	dst = append(dst, t[end:]...)
+	p.tmp = t
+	return dst, true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// readKey reads `"key"` then ':' at b[i]; it returns the key's bounds and
+// the index after the colon, or n < 0.
+func readKey(b []byte, i int) (k0, k1, n int) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, -1
+	}
+	e := skipString(b, i)
+	if e < 0 {
+		return 0, 0, -1
+	}
+	j := skipWS(b, e)
+	if j >= len(b) || b[j] != ':' {
+		return 0, 0, -1
+	}
+	return i + 1, e - 1, j + 1
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j)
+				if j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
