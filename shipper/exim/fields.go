@@ -255,7 +255,7 @@ func (r *Record) setPlain(key string, v []byte, ctx int) {
 		r.M8S = v
 	case "P":
 		if ctx == ctxDelivery {
-			r.ReturnPath = stripAngle(v)
+			r.ReturnPath = v
 		} else {
 			r.Protocol = v
 		}

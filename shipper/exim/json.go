@@ -269,7 +269,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	// peers: on delivery lines H= is the server delivered to (destination)
 	// and I= our outgoing interface (source); elsewhere H= is the client.
 	remote, local := "source", "destination"
-	if r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" {
+	if r.outbound() {
 		remote, local = "destination", "source"
 	}
 	r.appendPeer(&e, remote, &r.Host)
@@ -303,8 +303,8 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			e.key("hosts")
 			e.b = append(e.b, '[')
 			k := 0
-			for _, h := range [...][]byte{r.Host.Name, r.Host.Helo} {
-				if len(h) > 0 && h[0] != '[' {
+			for i, h := range [...][]byte{r.Host.Name, r.Host.Helo} {
+				if i == 0 && hostName(&r.Host) || i == 1 && len(h) > 0 && h[0] != '[' {
 					if k > 0 {
 						e.b = append(e.b, ',')
 					}
@@ -373,20 +373,19 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			e.str("version", version)
 			e.str("version_protocol", proto)
 		}
-		if len(r.PeerDN) > 0 {
-			// the peer certificate: the client's on reception, the
-			// server's on delivery
-			if remote == "source" {
-				e.open("client")
-			} else {
-				e.open("server")
-			}
+		// the peer certificate is the client's on reception and the
+		// server's on delivery; SNI is always what the client asked for.
+		if remote == "source" {
+			e.open("client")
 			e.text("subject", r.PeerDN, &r.scratch)
+			e.str("server_name", r.SNI)
 			e.close()
-		}
-		if len(r.SNI) > 0 {
+		} else {
 			e.open("client")
 			e.str("server_name", r.SNI)
+			e.close()
+			e.open("server")
+			e.text("subject", r.PeerDN, &r.scratch)
 			e.close()
 		}
 		e.close()
@@ -407,9 +406,21 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	return e.b
 }
 
+// outbound reports whether H= is a server Exim delivered to rather than a
+// client that connected to Exim.
+func (r *Record) outbound() bool {
+	return r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" || r.Action == ActionHostError
+}
+
+// hostName reports whether h.Name is a real name (not "[ip]" or the IP
+// repeated, as Exim writes for hosts given by address).
+func hostName(h *Host) bool {
+	return len(h.Name) > 0 && h.Name[0] != '[' && !bytes.Equal(h.Name, h.IP)
+}
+
 func relatedHosts(r *Record) int {
 	n := 0
-	if len(r.Host.Name) > 0 && r.Host.Name[0] != '[' {
+	if hostName(&r.Host) {
 		n++
 	}
 	if len(r.Host.Helo) > 0 && r.Host.Helo[0] != '[' {
@@ -429,7 +440,7 @@ func (r *Record) appendPeer(e *enc, name string, h *Host) {
 	if h.Port > 0 {
 		e.int("port", int64(h.Port))
 	}
-	if len(h.Name) > 0 && h.Name[0] != '[' {
+	if hostName(h) {
 		e.str("domain", h.Name)
 	}
 	if len(h.IP) > 0 {
@@ -573,7 +584,7 @@ var (
 func textActions(a string) bool {
 	switch a {
 	case ActionUnknown, ActionPanic, ActionMessageInfo, ActionDKIM, ActionFrozen, ActionUnfrozen,
-		ActionACLWarning, ActionHostError:
+		ActionACLWarning, ActionHostError, ActionDaemonStart:
 		return true
 	}
 	return false
@@ -629,7 +640,11 @@ func (r *Record) appendExim(e *enc, remote string) {
 		e.close()
 	}
 	e.str("protocol", r.Protocol)
-	e.str("return_path", r.ReturnPath)
+	if len(r.ReturnPath) > 0 {
+		// P=<> is the null return path: written as ""
+		e.key("return_path")
+		e.b = appendString(e.b, stripAngle(r.ReturnPath))
+	}
 	if r.Has(FlagHasSize) {
 		e.int("size", r.Size)
 	}

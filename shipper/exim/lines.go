@@ -138,6 +138,11 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			r.hostFields(rest)
 			return true
 		}
+		if rest, ok := cut(s, "unexpected EOF while reading SMTP command from "); ok {
+			r.Action = ActionUnexpectedDisconnect
+			r.hostFields(rest)
+			return true
+		}
 	case 'A', 'E':
 		if (hasPrefix(s, "ETRN ") || hasPrefix(s, "ATRN ")) && indexStr(s, " received from ") > 0 {
 			i := indexStr(s, " received from ")
@@ -259,7 +264,6 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 				r.Action = ActionDaemonStart
 				r.Version = rest[:i]
 				r.pidEq(rest)
-				r.Reason = rest[i+1:]
 				return true
 			}
 		}
@@ -363,6 +367,21 @@ func (p *Parser) verb(s []byte, r *Record) bool {
 			t = t[i+1:]
 		}
 		r.reasonAfterColon(t)
+		return true
+	case hasPrefix(s, "incomplete transaction ("):
+		r.Action = ActionIncompleteTransaction
+		t := s[len("incomplete transaction ("):]
+		if i := bytes.IndexByte(t, ')'); i >= 0 {
+			r.Command = t[:i]
+			t = t[i+1:]
+		}
+		if t, ok := cut(t, " from "); ok {
+			n := scanAddress(t)
+			r.setSender(t[:n])
+			if rest, ok := cut(t[n:], " for "); ok {
+				r.Recipients = rest
+			}
+		}
 		return true
 	case hasPrefix(s, "Warning: "):
 		r.Action = ActionACLWarning
@@ -513,8 +532,9 @@ func (r *Record) afterFrom(s []byte) {
 		r.Reason = bytes.TrimSpace(s)
 		return
 	}
-	if i > 0 {
-		r.Reason = bytes.TrimSpace(s[:i])
+	if pre := bytes.TrimSpace(s[:i]); len(pre) > 0 && !hasPrefix(pre, "on ") {
+		// "(message abandoned)", not "on connection" / "on TLS connection"
+		r.Reason = pre
 	}
 	r.hostFields(s[i+len("from "):])
 }
@@ -529,7 +549,7 @@ func (r *Record) afterHost(s []byte, key string, ctx int) {
 		}
 		return
 	}
-	if pre := bytes.TrimSpace(s[:i]); len(pre) > 0 && r.Command == nil {
+	if pre := bytes.TrimSpace(s[:i]); len(pre) > 0 && r.Command == nil && r.Reason == nil {
 		r.Reason = pre
 	}
 	rest := r.parseFields(s[i:], ctx)

@@ -112,6 +112,7 @@ func (p *Parser) messageLine(s []byte, r *Record) bool {
 			p.arrival(s[3:], r)
 		} else {
 			p.delivery(s[3:], r)
+			r.hostFromReason()
 		}
 		return true
 	}
@@ -217,7 +218,7 @@ func (p *Parser) delivery(s []byte, r *Record) {
 	}
 	addr := s[:n]
 	s = s[n:]
-	if len(addr) > 0 && addr[len(addr)-1] == ':' && (len(s) == 0 || s[0] == ' ') {
+	if len(addr) > 1 && addr[len(addr)-1] == ':' && addr[0] != ':' && (len(s) == 0 || s[0] == ' ') {
 		// "** addr: error text"
 		r.Recipient = stripAngle(addr[:len(addr)-1])
 		r.Reason = bytes.TrimSpace(s)
@@ -262,6 +263,22 @@ func (p *Parser) delivery(s []byte, r *Record) {
 	}
 	t, _ = cut(t, ":")
 	r.Reason = bytes.TrimSpace(t)
+}
+
+// hostFromReason takes the remote host of a deferral or failure from its
+// text when H= is absent:
+// "SMTP error from remote mail server after RCPT TO:<a>: host mx [ip]: 550 ...".
+func (r *Record) hostFromReason() {
+	if len(r.Host.IP) > 0 || len(r.Host.Name) > 0 || len(r.Reason) == 0 {
+		return
+	}
+	if i := indexStr(r.Reason, ": host "); i >= 0 {
+		var h Host
+		parseHostAt(r.Reason[i+len(": host "):], &h)
+		if validIP(h.IP) {
+			r.Host = h
+		}
+	}
 }
 
 // dkim parses "d=example.com s=sel c=... a=... b=... [verification succeeded]":
