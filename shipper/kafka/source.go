@@ -146,6 +146,9 @@ func (s *Source) Read(ctx context.Context) ([]shipper.Message, shipper.AckFunc, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Rebalances seen before this batch is fetched make the partitions
+	// fetched earlier stale for Lag until they are fetched again.
+	s.pollReaderStats()
 	m, err := s.fetchFirst(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -314,7 +317,6 @@ func (s *Source) commitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.pollReaderStats()
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
 		err := s.commit(cctx)
 		cancel()
@@ -364,7 +366,8 @@ func (s *Source) commit(ctx context.Context) error {
 }
 
 // pollReaderStats folds kafka-go's reader statistics (which reset on every
-// call) into the totals and notices rebalances.
+// call) into the totals and notices rebalances. Only Read calls it, before
+// fetching, so that a rebalance is ordered before the batch that follows it.
 func (s *Source) pollReaderStats() {
 	rs := s.reader.Stats()
 	s.mu.Lock()
@@ -486,7 +489,6 @@ type PartitionStats struct {
 
 // Stats returns a snapshot for the progress log.
 func (s *Source) Stats() Stats {
-	s.pollReaderStats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{

@@ -1,0 +1,416 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/eximship/eximship/shipper"
+)
+
+// Fast tests of the Source against franz-go's in-process fake cluster. They
+// prove the consumer logic with kafka-go's real client code; the same
+// scenarios run against the real broker in integration_test.go.
+
+func fakeCluster(t testing.TB, topic string, partitions int32, opts ...kfake.Opt) []string {
+	t.Helper()
+	opts = append([]kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(partitions, topic),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// fastConfig is a Config with short timers for tests.
+func fastConfig(t testing.TB, brokers []string, topic, group string) Config {
+	return Config{
+		Brokers:           brokers,
+		Topics:            []string{topic},
+		GroupID:           group,
+		MaxWait:           200 * time.Millisecond,
+		BatchSize:         50,
+		Linger:            20 * time.Millisecond,
+		CommitInterval:    20 * time.Millisecond,
+		HeartbeatInterval: 100 * time.Millisecond,
+		SessionTimeout:    2 * time.Second,
+		RebalanceTimeout:  3 * time.Second,
+		Logger:            testLogger(t),
+	}
+}
+
+func newSource(t testing.TB, cfg Config) *Source {
+	t.Helper()
+	src, err := New(cfg)
+	if err != nil {
+		t.Fatalf("new source: %v", err)
+	}
+	return src
+}
+
+func TestSourceCommitsContiguousAndRestartRedeliversSuffix(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 3, 900
+	brokers := fakeCluster(t, topic, parts)
+	produce(t, brokers, topic, n)
+	ends := endOffsets(t, brokers, topic, parts)
+	testContiguousAndRestart(t, fastConfig(t, brokers, topic, group), brokers, topic, group, parts, n, ends)
+}
+
+// testContiguousAndRestart: read everything, acknowledge out of order except
+// one batch; the committed offsets stop at that batch's first offset in each
+// of its partitions; after a restart exactly the uncommitted suffix comes
+// again; acknowledging it commits the end of every partition.
+func testContiguousAndRestart(t *testing.T, cfg Config, brokers []string, topic, group string, parts, n int, ends map[int]int64) {
+	src := newSource(t, cfg)
+	batches := readN(t, src, n, 60*time.Second)
+	all := positions(t, batches)
+	if len(all) != n {
+		t.Fatalf("got %d distinct positions, want %d", len(all), n)
+	}
+	if len(batches) < 4 {
+		t.Fatalf("only %d batches; the test needs several", len(batches))
+	}
+	// Hold back one batch in the middle, acknowledge the rest in reverse.
+	hold := len(batches) / 2
+	held := batches[hold]
+	rest := append(append([]readBatch{}, batches[:hold]...), batches[hold+1:]...)
+	ackAll(t, rest)
+
+	want := map[int]int64{}
+	for p, end := range ends {
+		want[p] = end
+	}
+	for _, m := range held.msgs {
+		if m.Offset < want[m.Partition] {
+			want[m.Partition] = m.Offset
+		}
+	}
+	waitCommitted(t, brokers, group, topic, want, 10*time.Second)
+	// Nothing more is committed while the batch is held.
+	time.Sleep(5 * cfg.CommitInterval)
+	if got := committed(t, brokers, group, topic, parts); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("committed %v after waiting, want %v", got, want)
+	}
+	st := src.Stats()
+	if st.Fetched != int64(n) || st.Acked != int64(n-len(held.msgs)) || st.Unacked != int64(len(held.msgs)) {
+		t.Fatalf("stats %+v", st)
+	}
+	closeSource(t, src)
+
+	// Restart: exactly the uncommitted suffix is delivered again.
+	suffix := 0
+	for p, end := range ends {
+		suffix += int(end - want[p])
+	}
+	src2 := newSource(t, cfg)
+	defer closeSource(t, src2)
+	again := readN(t, src2, suffix, 60*time.Second)
+	for pos, v := range positions(t, again) {
+		if pos.Offset < want[pos.Partition] {
+			t.Fatalf("%s delivered again but was committed (commit point %d)", pos, want[pos.Partition])
+		}
+		if all[pos] != v {
+			t.Fatalf("%s: value %q, first delivery %q", pos, v, all[pos])
+		}
+	}
+	expectNothing(t, src2, 300*time.Millisecond)
+	ackAll(t, again)
+	waitCommitted(t, brokers, group, topic, ends, 10*time.Second)
+}
+
+func TestSourceNackIsNeverCommitted(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 1, 300
+	brokers := fakeCluster(t, topic, parts)
+	produce(t, brokers, topic, n)
+	src := newSource(t, fastConfig(t, brokers, topic, group))
+	batches := readN(t, src, n, 30*time.Second)
+	if len(batches) < 3 {
+		t.Fatalf("only %d batches", len(batches))
+	}
+	failed := batches[1]
+	if err := failed.ack(context.Background(), errors.New("shutdown")); err != nil {
+		t.Fatal(err)
+	}
+	if err := failed.ack(context.Background(), nil); err == nil {
+		t.Fatal("second ack of a batch accepted")
+	}
+	ackAll(t, append(batches[:1:1], batches[2:]...))
+	closeSource(t, src)
+	want := map[int]int64{0: failed.msgs[0].Offset}
+	if got := committed(t, brokers, group, topic, parts); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("committed %v, want %v (the failed batch's first offset)", got, want)
+	}
+	st := src.Stats()
+	if len(st.Partitions) != 1 || !st.Partitions[0].Blocked || st.Nacked != int64(len(failed.msgs)) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSourceBoundsUnacked(t *testing.T) {
+	const topic, group, n = "exim", "g1", 500
+	brokers := fakeCluster(t, topic, 2)
+	produce(t, brokers, topic, n)
+	cfg := fastConfig(t, brokers, topic, group)
+	cfg.BatchSize = 40
+	cfg.MaxUnackedMessages = 100
+	src := newSource(t, cfg)
+	defer closeSource(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var held []readBatch
+	total := 0
+	for total < cfg.MaxUnackedMessages {
+		msgs, ack, err := src.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) > cfg.BatchSize {
+			t.Fatalf("batch of %d > BatchSize %d", len(msgs), cfg.BatchSize)
+		}
+		held = append(held, readBatch{msgs, ack})
+		total += len(msgs)
+	}
+	if total != cfg.MaxUnackedMessages {
+		t.Fatalf("read %d unacked messages, want exactly the bound %d", total, cfg.MaxUnackedMessages)
+	}
+	// Full: Read blocks until an ack frees room.
+	expectNothing(t, src, 300*time.Millisecond)
+	freed := len(held[0].msgs)
+	done := make(chan int)
+	go func() {
+		msgs, ack, err := src.Read(ctx)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		held = append(held, readBatch{msgs, ack})
+		done <- len(msgs)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("Read returned while the bound was reached")
+	default:
+	}
+	if err := held[0].ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got < 1 || got > freed {
+		t.Fatalf("after freeing %d, Read returned %d messages", freed, got)
+	}
+	if st := src.Stats(); st.Unacked > int64(cfg.MaxUnackedMessages) {
+		t.Fatalf("unacked %d > bound", st.Unacked)
+	}
+}
+
+func TestSourceBoundsUnackedBytes(t *testing.T) {
+	const topic, group, n = "exim", "g1", 200
+	brokers := fakeCluster(t, topic, 1)
+	produce(t, brokers, topic, n) // values "m-0".."m-199": 3 to 5 bytes
+	cfg := fastConfig(t, brokers, topic, group)
+	cfg.BatchSize = 1000
+	cfg.MaxUnackedBytes = 100
+	src := newSource(t, cfg)
+	defer closeSource(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, _, err := src.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := 0
+	for _, m := range msgs {
+		b += len(m.Value)
+	}
+	if b < 100 || b-len(msgs[len(msgs)-1].Value) >= 100 {
+		t.Fatalf("batch of %d bytes; want it to stop at the first message reaching 100", b)
+	}
+	expectNothing(t, src, 200*time.Millisecond)
+}
+
+func TestSourceStatsAndLag(t *testing.T) {
+	const topic, group, n = "exim", "g1", 100
+	brokers := fakeCluster(t, topic, 1)
+	produce(t, brokers, topic, n)
+	cfg := fastConfig(t, brokers, topic, group)
+	cfg.BatchSize = 20
+	src := newSource(t, cfg)
+	defer closeSource(t, src)
+	if l := src.Lag(); l != -1 {
+		t.Fatalf("lag before any fetch = %d, want -1", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Two batches: the group join counts as a rebalance, seen by the
+	// second Read, after which the partition is current again.
+	got := 0
+	for range 2 {
+		msgs, _, err := src.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(msgs)
+	}
+	if got >= n {
+		t.Fatalf("two batches of at most %d held everything", cfg.BatchSize)
+	}
+	st := src.Stats()
+	if len(st.Partitions) != 1 {
+		t.Fatalf("partitions %+v", st.Partitions)
+	}
+	p := st.Partitions[0]
+	if p.HighWaterMark != n || p.Fetched != int64(got) || p.Lag != int64(n-got) || src.Lag() != int64(n-got) {
+		t.Fatalf("partition stats %+v, lag %d, fetched %d", p, src.Lag(), got)
+	}
+	var _ shipper.Lagger = src
+}
+
+func TestSourceTwoMembersSharePartitions(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 4, 2000
+	brokers := fakeCluster(t, topic, parts)
+	testMembersShare(t, fastConfig(t, brokers, topic, group), brokers, topic, group, parts, n, 2, -1)
+}
+
+func TestSourceThreeMembersOneClosedMidway(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 6, 6000
+	brokers := fakeCluster(t, topic, parts)
+	testMembersShare(t, fastConfig(t, brokers, topic, group), brokers, topic, group, parts, n, 3, 1)
+}
+
+// testMembersShare starts members sources in one group, waits until they
+// share the partitions, produces n records and acknowledges what they read.
+// If closeOne >= 0, that member reads one more batch without acknowledging
+// it after a quarter of its share and closes. Every record must be delivered
+// (re-deliveries across a rebalance are allowed: document ids absorb them)
+// and the end of every partition committed.
+func testMembersShare(t *testing.T, cfg Config, brokers []string, topic, group string, parts, n, members, closeOne int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[shipper.Position]int{}
+	perMember := make([]map[int]bool, members)
+	var wg sync.WaitGroup
+	allSeen := make(chan struct{})
+	var once sync.Once
+	srcs := make([]*Source, members)
+	for i := range srcs {
+		srcs[i] = newSource(t, cfg)
+	}
+	waitMembers(t, brokers, group, members, 60*time.Second)
+	produce(t, brokers, topic, n)
+	ends := endOffsets(t, brokers, topic, parts)
+	for i, src := range srcs {
+		perMember[i] = map[int]bool{}
+		wg.Add(1)
+		go func(i int, src *Source) {
+			defer wg.Done()
+			defer closeSource(t, src)
+			read := 0
+			for {
+				if i == closeOne && read >= n/(members*4) {
+					// Closed midway with a batch in flight: it must
+					// not be committed and must reach another member.
+					msgs, _, err := src.Read(ctx)
+					if err != nil {
+						t.Errorf("member %d: %v", i, err)
+					}
+					t.Logf("member %d closes with %d unacked messages", i, len(msgs))
+					return
+				}
+				msgs, ack, err := src.Read(ctx)
+				if err != nil {
+					select {
+					case <-allSeen:
+					default:
+						t.Errorf("member %d: %v", i, err)
+					}
+					return
+				}
+				read += len(msgs)
+				mu.Lock()
+				for _, m := range msgs {
+					seen[m.Position]++
+					perMember[i][m.Partition] = true
+				}
+				complete := len(seen) == n
+				mu.Unlock()
+				if err := ack(ctx, nil); err != nil {
+					t.Error(err)
+				}
+				if complete {
+					once.Do(func() { close(allSeen) })
+				}
+			}
+		}(i, src)
+	}
+	_ = srcs
+	go func() {
+		<-allSeen
+		// Let the last commits happen, then stop everyone.
+		waitCommitted(t, brokers, group, topic, ends, 30*time.Second)
+		cancel()
+	}()
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("delivered %d distinct records, want %d", len(seen), n)
+	}
+	dups := 0
+	for _, c := range seen {
+		dups += c - 1
+	}
+	for i, ps := range perMember {
+		if len(ps) == 0 {
+			t.Errorf("member %d got no partition", i)
+		}
+		t.Logf("member %d read partitions %v", i, ps)
+	}
+	t.Logf("%d records, %d re-deliveries", n, dups)
+	if got := committed(t, brokers, group, topic, parts); fmt.Sprint(got) != fmt.Sprint(ends) {
+		t.Fatalf("committed %v, want %v", got, ends)
+	}
+}
+
+func TestSourceCloseIsBoundedByContext(t *testing.T) {
+	const topic, group = "exim", "g1"
+	brokers := fakeCluster(t, topic, 1)
+	produce(t, brokers, topic, 10)
+	src := newSource(t, fastConfig(t, brokers, topic, group))
+	readN(t, src, 10, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	start := time.Now()
+	err := src.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close with an expired context: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("close took %s", d)
+	}
+	if _, _, err := src.Read(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
+
+func TestSourceReadHonoursContext(t *testing.T) {
+	brokers := fakeCluster(t, "exim", 1)
+	src := newSource(t, fastConfig(t, brokers, "exim", "g1"))
+	defer closeSource(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := src.Read(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read on an empty topic: %v", err)
+	}
+}
