@@ -54,21 +54,31 @@ func (d Dataset) String() string {
 
 // DatasetFromPath guesses the dataset from a log file name: a base name
 // containing "reject" is the reject log, "panic" the panic log, "main" the
-// main log (mainlog, exim_mainlog, mainlog.1.gz, ...). Anything else is
-// DatasetUnknown.
+// main log (mainlog, exim_mainlog, mainlog.1.gz, ...). When the base name
+// tells nothing, a parent directory named like a log does ("rejectlog/0019").
+// Anything else is DatasetUnknown.
 func DatasetFromPath(path string) Dataset {
-	base := path
-	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
-		base = base[i+1:]
-	}
-	base = strings.ToLower(base)
-	switch {
-	case strings.Contains(base, "reject"):
-		return DatasetReject
-	case strings.Contains(base, "panic"):
-		return DatasetPanic
-	case strings.Contains(base, "main"):
-		return DatasetMain
+	for level := 0; level < 2; level++ {
+		base := path
+		if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+			base, path = path[i+1:], path[:i]
+		} else {
+			path = ""
+		}
+		base = strings.ToLower(base)
+		switch {
+		case level > 0 && !strings.Contains(base, "log"):
+			// a directory must be named like a log: "rejectlog/0019"
+		case strings.Contains(base, "reject"):
+			return DatasetReject
+		case strings.Contains(base, "panic"):
+			return DatasetPanic
+		case strings.Contains(base, "main"):
+			return DatasetMain
+		}
+		if path == "" {
+			break
+		}
 	}
 	return DatasetUnknown
 }
