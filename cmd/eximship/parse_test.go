@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const td = "testdata/parse/"
+
+// runCmd runs eximship in-process and returns its exit status, stdout and
+// stderr.
+func runCmd(t testing.TB, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errb bytes.Buffer
+	code := realMain(args, &env{stdin: stdin, stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))})
+	return code, out.String(), errb.String()
+}
+
+// docs decodes the JSON lines of out, failing on any invalid line.
+func docs(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var ds []map[string]any
+	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if l == "" && out == "" {
+			break
+		}
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("line %d is not valid JSON: %q", i+1, l)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, m)
+	}
+	return ds
+}
+
+func field(m map[string]any, path string) any {
+	var v any = m
+	for _, p := range strings.Split(path, ".") {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[p]
+	}
+	return v
+}
+
+func strField(m map[string]any, path string) string {
+	s, _ := field(m, path).(string)
+	return s
+}
+
+func originals(ds []map[string]any) []string {
+	var o []string
+	for _, d := range ds {
+		if s, ok := field(d, "_source").(map[string]any); ok {
+			d = s
+		}
+		o = append(o, strField(d, "event.original"))
+	}
+	return o
+}
+
+func TestParsePlainAndGzip(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", td+"mainlog")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	plain := docs(t, out)
+	if len(plain) != 5 {
+		t.Fatalf("got %d documents, want 5 (one per non-empty line)", len(plain))
+	}
+	raw, _ := os.ReadFile(td + "mainlog")
+	var want []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
+		if l != "" {
+			want = append(want, l)
+		}
+	}
+	if got := originals(plain); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("event.original:\n%q\nwant\n%q", got, want)
+	}
+	for _, d := range plain {
+		if strField(d, "data_stream.dataset") != "exim.main" || strField(d, "log.file.path") != td+"mainlog" {
+			t.Errorf("dataset/path: %v", d)
+		}
+	}
+	if a := strField(plain[2], "event.action"); a != "message-completed" {
+		t.Errorf("parser not applied: action %q", a)
+	}
+
+	// mainlog.1 is the same content gzip-compressed, without a .gz name.
+	code, out, errs = runCmd(t, nil, "parse", td+"mainlog.1")
+	if code != 0 {
+		t.Fatalf("gzip: exit %d: %s", code, errs)
+	}
+	gz := docs(t, out)
+	if strings.Join(originals(gz), "\n") != strings.Join(want, "\n") {
+		t.Errorf("gzip input gives other documents: %q", originals(gz))
+	}
+}
+
+func TestParseWithMetaIDs(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", "-with-meta", "-namespace", "prod", td+"mainlog")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	wantIDs := []string{"1", "2", "3", "4", "6"} // line 5 is empty
+	for i, d := range ds {
+		if id := strField(d, "_id"); id != "file:"+td+"mainlog-0-"+wantIDs[i]+"-0" {
+			t.Errorf("doc %d: _id %q", i, id)
+		}
+		if ix := strField(d, "_index"); ix != "logs-exim.main-prod" {
+			t.Errorf("doc %d: _index %q", i, ix)
+		}
+		if strField(d, "_source.data_stream.namespace") != "prod" {
+			t.Errorf("doc %d: namespace not applied", i)
+		}
+	}
+}
+
+func TestParseStdin(t *testing.T) {
+	raw, _ := os.ReadFile(td + "mainlog")
+	for _, args := range [][]string{{"parse", "-with-meta"}, {"parse", "-with-meta", "-"}} {
+		code, out, errs := runCmd(t, bytes.NewReader(raw), args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		ds := docs(t, out)
+		if len(ds) != 5 || strField(ds[0], "_id") != "stdin-0-1-0" || strField(ds[4], "_id") != "stdin-0-6-0" {
+			t.Errorf("%v: %d docs, ids %q %q", args, len(ds), strField(ds[0], "_id"), strField(ds[len(ds)-1], "_id"))
+		}
+		if strings.Contains(errs, "\r") {
+			t.Errorf("progress written to a non-terminal: %q", errs)
+		}
+	}
+}
+
+func TestParseRejectLog(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", td+"rejectlog")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	if len(ds) != 3 {
+		t.Fatalf("got %d documents, want 3 entries", len(ds))
+	}
+	orig := strField(ds[1], "event.original")
+	if n := strings.Count(orig, "\n") + 1; n != 14 || !strings.HasSuffix(orig, "*** truncated ***") {
+		t.Errorf("multi-line entry has %d lines: %q", n, orig)
+	}
+	for _, d := range ds {
+		if strField(d, "data_stream.dataset") != "exim.reject" || strField(d, "event.dataset") != "exim.reject" {
+			t.Errorf("not in the reject dataset: %v", d)
+		}
+	}
+	if a := strField(ds[1], "event.action"); a != "data-rejected" {
+		t.Errorf("action %q", a)
+	}
+}
+
+func TestParseSyslog(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", "-timezone", "Europe/Berlin", td+"syslog.log")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	byOrig := map[string]map[string]any{}
+	for _, d := range ds {
+		byOrig[strings.SplitN(strField(d, "event.original"), "\n", 2)[0]] = d
+	}
+	if len(ds) != 5 {
+		t.Fatalf("got %d documents, want 5: %q", len(ds), originals(ds))
+	}
+	first := byOrig["Jun 29 16:04:19 mx1 exim[1234]: 1sNbxE-000Gf2-2L <= alice@example.org H=mail.example.org [192.0.2.10]:41234 P=esmtp S=2345"]
+	if first == nil || strField(first, "host.name") != "mx1" || field(first, "process.pid") != float64(1234) || strField(first, "event.action") != "message-arrival" {
+		t.Errorf("rfc3164 line: %v", first)
+	}
+	if s := strField(first, "@timestamp"); !strings.HasSuffix(s, "-06-29T14:04:19.000Z") {
+		t.Errorf("rfc3164 time in Europe/Berlin: %s", s)
+	}
+	joined := byOrig["2024-06-29T16:04:21.123456+02:00 mx1 exim[1236]: [1/2] H=(bad.example) [203.0.113.5]:5555 F=<spam@bad.example> rejected RCPT <carol@exa"]
+	if joined == nil || strField(joined, "email.to.address") == "" && field(joined, "email.to.address") == nil || field(joined, "error") != nil {
+		t.Errorf("pieces not reassembled: %v", joined)
+	}
+	if to, _ := field(joined, "email.to.address").([]any); len(to) != 1 || to[0] != "carol@example.com" {
+		t.Errorf("reassembled recipient: %v", field(joined, "email.to.address"))
+	}
+	inc := byOrig["Jun 29 16:04:22 mx1 exim[1237]: [1/3] this sequence never completes"]
+	if inc == nil || !strings.Contains(strField(inc, "error.message"), "incomplete") {
+		t.Errorf("incomplete sequence: %v", inc)
+	}
+	if d := byOrig["<22>1 2024-06-29T16:04:20.123+02:00 mx1 exim 1235 - - 1sNbxE-000Gf2-2L Completed"]; d == nil || field(d, "process.pid") != float64(1235) {
+		t.Errorf("rfc5424 line: %v", d)
+	}
+}
+
+func TestParseEnvelopes(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", td+"filebeat.ndjson")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	if len(ds) != 4 {
+		t.Fatalf("got %d documents: %q", len(ds), originals(ds))
+	}
+	for i, want := range []struct{ host, dataset, path string }{
+		{"mx3", "exim.main", "/var/log/exim4/mainlog"},
+		{"mx3", "exim.reject", "/var/log/exim4/rejectlog"},
+		{"mx4", "exim.main", "/var/log/mail.log"},
+		{"", "exim.main", td + "filebeat.ndjson"},
+	} {
+		d := ds[i]
+		if strField(d, "host.name") != want.host || strField(d, "data_stream.dataset") != want.dataset || strField(d, "log.file.path") != want.path {
+			t.Errorf("doc %d: host %q dataset %q path %q, want %+v", i, strField(d, "host.name"), strField(d, "data_stream.dataset"), strField(d, "log.file.path"), want)
+		}
+	}
+	if !strings.Contains(strField(ds[1], "event.original"), "\nEnvelope-to: <erin@example.org>") {
+		t.Errorf("multiline envelope not one entry: %q", strField(ds[1], "event.original"))
+	}
+	if !strings.Contains(strField(ds[3], "error.message"), "invalid JSON envelope") || strField(ds[3], "event.original") != `{"message": "broken envelope` {
+		t.Errorf("broken envelope: %v", ds[3])
+	}
+}
+
+func TestParseMissingAndBrokenInputs(t *testing.T) {
+	dir := t.TempDir()
+	badgz := filepath.Join(dir, "bad.gz")
+	if err := os.WriteFile(badgz, []byte("\x1f\x8bgarbage that is not gzip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A gzip stream cut in the middle: its first lines are still parsed.
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for range 2000 {
+		zw.Write([]byte("2024-06-29 16:04:20 1sNbxE-000Gf2-2L Completed\n"))
+	}
+	zw.Close()
+	cut := filepath.Join(dir, "cut.gz")
+	if err := os.WriteFile(cut, b.Bytes()[:b.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, nil, "parse", filepath.Join(dir, "missing"), td+"mainlog", badgz, cut, dir, td+"rejectlog")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	ds := docs(t, out)
+	var fromCut int
+	for _, d := range ds {
+		if strField(d, "log.file.path") == cut {
+			fromCut++
+		}
+	}
+	if len(ds)-fromCut != 5+3 || fromCut == 0 {
+		t.Errorf("got %d documents (%d from the cut gzip), want 8 from the good files", len(ds), fromCut)
+	}
+	for _, want := range []string{"missing", "bad.gz", "cut.gz", "4 of 6 inputs"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr does not mention %q:\n%s", want, errs)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"parse", "-nope"},
+		{"parse", "-timezone", "Mars/Olympus_Mons", td + "mainlog"},
+		{"parse", "-dataset", "mainlog", td + "mainlog"},
+		{"parse", "-namespace", "Bad-Name", td + "mainlog"},
+	} {
+		if code, out, _ := runCmd(t, nil, args...); code != 2 || out != "" {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	if code, _, errs := runCmd(t, nil, "parse", "-h"); code != 0 || !strings.Contains(errs, "usage: eximship parse") {
+		t.Errorf("-h: exit %d: %s", code, errs)
+	}
+}
+
+func TestParseTimezoneAndDataset(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "parse", "-timezone", "America/New_York", "-dataset", "panic", td+"mainlog")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	ds := docs(t, out)
+	if ts := strField(ds[0], "@timestamp"); ts != "2024-06-29T20:04:19.000Z" {
+		t.Errorf("@timestamp %s", ts)
+	}
+	if strField(ds[0], "data_stream.dataset") != "exim.panic" {
+		t.Errorf("dataset %s", strField(ds[0], "data_stream.dataset"))
+	}
+}
+
+func TestParsePoisonAndLongLines(t *testing.T) {
+	dir := t.TempDir()
+	long := bytes.Repeat([]byte("2024-06-29 16:04:19 \xff\x00\"\\ x"), (5<<20)/26+1) // > 4 MiB: split
+	var in bytes.Buffer
+	in.Write(long)
+	in.WriteString("\n2024-06-29 16:04:19 \x00\x01\xc3\x28 binary\r\n")
+	in.Write(bytes.Repeat([]byte("a"), 1<<20)) // 1 MiB, no newline at the end
+	f := filepath.Join(dir, "poison")
+	if err := os.WriteFile(f, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, nil, "parse", "-with-meta", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	var split, total int
+	ids := map[string]bool{}
+	for _, d := range ds {
+		if ids[strField(d, "_id")] {
+			t.Errorf("duplicate _id %s", strField(d, "_id"))
+		}
+		ids[strField(d, "_id")] = true
+		if strings.Contains(strField(d, "_source.error.message"), "line too long") {
+			split++
+		}
+		total += len(strField(d, "_source.event.original"))
+	}
+	if split < 2 || len(ds) != split+2 {
+		t.Errorf("%d documents, %d split pieces", len(ds), split)
+	}
+	// Every input byte shows up (invalid UTF-8 as U+FFFD, 3 bytes).
+	if total < len(long)+1<<20 {
+		t.Errorf("event.original holds %d bytes, input has more than %d", total, len(long)+1<<20)
+	}
+}
+
+func TestParseDeterministic(t *testing.T) {
+	args := []string{"parse", "-with-meta", td + "mainlog", td + "syslog.log", td + "rejectlog", td + "filebeat.ndjson"}
+	_, a, _ := runCmd(t, nil, args...)
+	_, b, _ := runCmd(t, nil, args...)
+	if a != b || a == "" {
+		t.Error("two runs over the same files differ")
+	}
+}
+
+// BenchmarkParseCommand runs eximship parse over the public corpus when it
+// is present (../shared/corpus/public), else over the test data.
+func BenchmarkParseCommand(b *testing.B) {
+	var input []byte
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "public")
+	for _, f := range []string{"gpb-task-maillog-out/AzatotEnikeev_ParsMailLog_data_out.log", "artik292-ddos-exim_mainlog/exim_mainlog.head3000.log"} {
+		if raw, err := os.ReadFile(filepath.Join(corpus, f)); err == nil {
+			input = append(input, raw...)
+		}
+	}
+	if len(input) == 0 {
+		for _, f := range []string{"mainlog", "rejectlog", "syslog.log"} {
+			raw, _ := os.ReadFile(td + f)
+			input = append(input, raw...)
+		}
+	}
+	for len(input) < 8<<20 {
+		input = append(input, input...)
+	}
+	path := filepath.Join(b.TempDir(), "mainlog")
+	if err := os.WriteFile(path, input, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Count(input, []byte{'\n'})
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if code := realMain([]string{"parse", path}, e); code != 0 {
+			b.Fatal(code)
+		}
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
