@@ -34,9 +34,13 @@ var LogNames = []string{"mainlog", "rejectlog", "paniclog"}
 // RunVariant starts a lab for v, runs the script and stops the lab. It
 // returns the lab directory, which the caller removes (Keep is set).
 func RunVariant(ctx context.Context, v Variant, sessions []Session) (string, error) {
-	l, err := Start(ctx, Config{LogSelector: v.LogSelector, LogTimezone: v.LogTimezone, TimeZone: v.TimeZone, Keep: true})
+	dir, err := os.MkdirTemp("", "eximlab-"+v.Name+"-")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("variant %s: %w", v.Name, err)
+	}
+	l, err := Start(ctx, Config{Dir: dir, LogSelector: v.LogSelector, LogTimezone: v.LogTimezone, TimeZone: v.TimeZone})
+	if err != nil {
+		return dir, err
 	}
 	err = RunScript(ctx, l, sessions)
 	cerr := l.Close()
