@@ -1,0 +1,99 @@
+package exim
+
+import (
+	"testing"
+	"time"
+)
+
+// benchMix is a realistic main-log mix: per message an arrival, one or two
+// deliveries and a completion, plus the connection, DNS, authentication and
+// rejection noise of an Internet-facing MX (proportions after the corpus's
+// real-world files).
+var benchMix = []string{
+	`2023-04-23 03:47:39 SMTP connection from [198.51.100.7]:57766 (TCP/IP connection count = 1)`,
+	`2023-04-23 03:47:39 1q0XjT-0004Fh-2c <= alice@example.org H=mail.example.org (mail.example.org) [198.51.100.7]:57766 I=[192.0.2.25]:25 P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=4711 id=20230423034739.1234@example.org T="Quarterly report" for bob@example.com`,
+	`2023-04-23 03:47:40 1q0XjT-0004Fh-2c => bob <bob@example.com> R=local_user T=mail_spool`,
+	`2023-04-23 03:47:40 1q0XjT-0004Fh-2c Completed`,
+	`2023-04-23 03:47:41 SMTP connection from mail.example.org (mail.example.org) [198.51.100.7]:57766 closed by QUIT`,
+	`2023-04-23 03:48:01 1q0XjU-0004Fi-3d <= bob@example.com U=bob P=local S=1024 id=E1q0XjU-0004Fi-3d@example.com`,
+	`2023-04-23 03:48:02 1q0XjU-0004Fi-3d => carol@example.net R=dnslookup T=remote_smtp H=mx.example.net [203.0.113.5] X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes C="250 2.0.0 OK 1682221682 x3si123456" QT=1s DT=1s`,
+	`2023-04-23 03:48:02 1q0XjU-0004Fi-3d -> dave@example.net R=dnslookup T=remote_smtp H=mx.example.net [203.0.113.5] X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes C="250 2.0.0 OK 1682221682 x3si123457"`,
+	`2023-04-23 03:48:02 1q0XjU-0004Fi-3d Completed`,
+	`2023-04-23 03:50:42 SMTP connection from [46.148.40.143]:59474 (TCP/IP connection count = 1)`,
+	`2023-04-23 03:50:42 no host name found for IP address 46.148.40.143`,
+	`2023-04-23 03:50:45 dovecot_login authenticator failed for (localhost) [46.148.40.143]:59474: 535 Incorrect authentication data (set_id=five)`,
+	`2023-04-23 03:50:45 SMTP connection from (localhost) [46.148.40.143]:59474 lost D=2s`,
+	`2023-04-23 03:51:10 H=(PC-SECCON) [38.25.17.152]:29733 F=<spam@example.biz> rejected RCPT <nobody@example.com>: relay not permitted`,
+	`2023-04-23 03:51:11 H=(PC-SECCON) [38.25.17.152]:29733 rejected MAIL <db@example.com>: Access denied - Invalid HELO name (See RFC2821 4.1.1.1)`,
+	`2023-04-23 03:52:00 1q0XjV-0004Fj-4e == eve@example.ru R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mail server after RCPT TO:<eve@example.ru>: host mx.example.ru [192.0.2.99]: 450 4.2.1 Mailbox busy`,
+	`2023-04-23 03:53:00 TLS error on connection from [46.148.40.146]:37824 SSL_accept: TCP connection closed by peer`,
+	`2023-04-23 03:54:00 Start queue run: pid=22086`,
+	`2023-04-23 03:54:00 End queue run: pid=22086`,
+	`2023-04-23 03:55:00 1q0XjW-0004Fk-5f Spool file is locked (another process is handling this message)`,
+}
+
+// benchSink keeps the compiler from discarding the work.
+var benchSink []byte
+
+// BenchmarkParse parses and encodes the mix with one Parser, one Record and
+// one reused output buffer, as the pipeline does. allocs/op and ns/op are
+// per line.
+func BenchmarkParse(b *testing.B) {
+	lines := make([][]byte, len(benchMix))
+	size := 0
+	for i, l := range benchMix {
+		lines[i] = []byte(l)
+		size += len(l)
+	}
+	p := NewParser(Options{Location: time.UTC})
+	var r Record
+	buf := make([]byte, 0, 4096)
+	b.SetBytes(int64(size / len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Parse(lines[i%len(lines)], &r)
+		buf = r.AppendJSON(buf[:0])
+	}
+	benchSink = buf
+}
+
+// BenchmarkParseOnly measures Parse without encoding.
+func BenchmarkParseOnly(b *testing.B) {
+	lines := make([][]byte, len(benchMix))
+	size := 0
+	for i, l := range benchMix {
+		lines[i] = []byte(l)
+		size += len(l)
+	}
+	p := NewParser(Options{Location: time.UTC})
+	var r Record
+	b.SetBytes(int64(size / len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Parse(lines[i%len(lines)], &r)
+	}
+	benchSink = r.Original
+}
+
+// BenchmarkFixtures runs over every case of testdata/cases.txt (all line
+// kinds, including the rare ones).
+func BenchmarkFixtures(b *testing.B) {
+	fx := loadFixtures(b)
+	p := NewParser(Options{Location: time.UTC})
+	var r Record
+	buf := make([]byte, 0, 4096)
+	size := 0
+	for _, f := range fx {
+		size += len(f.input)
+	}
+	b.SetBytes(int64(size / len(fx)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Parse(fx[i%len(fx)].input, &r)
+		buf = r.AppendJSON(buf[:0])
+	}
+	benchSink = buf
+}
