@@ -3,6 +3,8 @@ package process
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -39,6 +41,9 @@ func doc(t *testing.T, d shipper.Doc) map[string]any {
 	t.Helper()
 	if !json.Valid(d.Body) {
 		t.Fatalf("invalid JSON: %q", d.Body)
+	}
+	if err := noDuplicateKeys(d.Body); err != nil {
+		t.Fatalf("%v in %s", err, d.Body)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(d.Body, &m); err != nil {
@@ -303,13 +308,13 @@ func TestSpliceMeta(t *testing.T) {
 		`{"event":{"action":"x}{\"","dataset":"exim.reject"},"b":[{"c":"]"}]}`: `{"event":{"module":"exim","action":"x}{\"","dataset":"exim.reject"},"b":[{"c":"]"}],"data_stream":{"type":"logs","dataset":"exim.main","namespace":"ns"}}`,
 		`{"event":{"module":"m","dataset":"d"},"data_stream":{}}`:              `{"event":{"module":"m","dataset":"d"},"data_stream":{}}`,
 	} {
-		got, ok := p.spliceMeta([]byte("prefix"+in), len("prefix"), "exim.main")
+		got, ok := p.spliceMeta([]byte("prefix"+in), len("prefix"), "exim.main", false)
 		if !ok || string(got) != "prefix"+want {
 			t.Errorf("%s:\n got  %s (%v)\n want prefix%s", in, got, ok, want)
 		}
 	}
 	for _, bad := range []string{``, `[]`, `{"a":}`, `{"a":1`, `{"a":1}x`, `{"a" 1}`, `{"a":"x}`} {
-		if _, ok := p.spliceMeta([]byte(bad), 0, "exim.main"); ok {
+		if _, ok := p.spliceMeta([]byte(bad), 0, "exim.main", false); ok {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -346,4 +351,103 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("no document for %q", data)
 		}
 	})
+}
+
+// noDuplicateKeys reports a key that appears twice in one object.
+func noDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type obj struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*obj
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *obj
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && !top.expectKey {
+					top.expectKey = true
+				}
+				stack = append(stack, &obj{keys: map[string]bool{}, expectKey: true})
+				continue
+			case '[':
+				stack = append(stack, nil)
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1] != nil {
+					stack[len(stack)-1].expectKey = true
+				}
+				continue
+			}
+		case string:
+			if top != nil && top.expectKey {
+				if top.keys[v] {
+					return fmt.Errorf("duplicate key %q", v)
+				}
+				top.keys[v] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		if top != nil {
+			top.expectKey = true
+		}
+	}
+}
+
+// TestParserOutputShape pins what spliceFast relies on: the parser writes a
+// top-level event object with event.dataset, and neither event.module nor
+// data_stream. If the parser starts writing them, this fails and the
+// splicing must change.
+func TestParserOutputShape(t *testing.T) {
+	p := newProc(t, Config{})
+	for _, line := range []string{
+		"2024-06-29 16:04:19 1rABCD-000123-AB Completed",
+		"2024-06-29 16:04:19 something unknown with a \"event\":{ inside",
+		"Envelope-to: <a@b>",
+		rejectEntry,
+		"\x00\xff",
+	} {
+		r := &p.rec
+		r.Meta.Dataset = "exim.main"
+		p.parser.Parse([]byte(line), r)
+		body := r.AppendJSON(nil)
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if get(m, "event", "dataset") != "exim.main" || get(m, "event", "module") != nil || m["data_stream"] != nil {
+			t.Errorf("parser output shape changed: %s", body)
+		}
+		for _, d := range process(t, p, line) {
+			doc(t, d)
+		}
+	}
+}
+
+func TestNoDuplicateKeys(t *testing.T) {
+	for in, dup := range map[string]bool{
+		`{"a":1,"b":{"a":2},"c":3}`:               false,
+		`{"a":[{"a":1},{"a":2}],"b":{"c":[1,2]}}`: false,
+		`{"a":1,"b":{"a":2},"a":3}`:               true,
+		`{"e":{"m":1,"x":[1],"m":2}}`:             true,
+		`{"e":{"m":{"z":1}},"f":[],"e":1}`:        true,
+	} {
+		if err := noDuplicateKeys([]byte(in)); (err != nil) != dup {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
 }

@@ -1,10 +1,48 @@
 package process
 
+import "bytes"
+
 // spliceMeta makes sure the JSON object in dst[start:] carries event.module,
 // event.dataset and data_stream.{type,dataset,namespace}, adding what the
-// parser did not write. It reports false when dst[start:] is not a JSON
+// parser did not write. fromParser selects the fast path for documents of
+// exim.Record.AppendJSON. It reports false when dst[start:] is not a JSON
 // object it can read.
-func (p *Exim) spliceMeta(dst []byte, start int, dataset string) ([]byte, bool) {
+func (p *Exim) spliceMeta(dst []byte, start int, dataset string, fromParser bool) ([]byte, bool) {
+	if fromParser {
+		if out, ok := p.spliceFast(dst, start, dataset); ok {
+			return out, true
+		}
+	}
+	return p.spliceScan(dst, start, dataset)
+}
+
+// spliceFast handles the documents the parser writes: one object, ending in
+// '}', with a top-level "event" object that holds event.dataset (from
+// Meta.Dataset) but no event.module, and no data_stream
+// (TestParserOutputShape checks this). In valid JSON a quote inside a
+// string is escaped, so the byte sequence `"event":{` can only be a key
+// followed by an object.
+func (p *Exim) spliceFast(dst []byte, start int, dataset string) ([]byte, bool) {
+	doc := dst[start:]
+	if len(doc) < 2 || doc[0] != '{' || doc[len(doc)-1] != '}' {
+		return dst, false
+	}
+	ev := bytes.Index(doc, []byte(`"event":{"`))
+	if ev < 0 {
+		return dst, false
+	}
+	const module = `"module":"exim",`
+	at := start + ev + len(`"event":{`)
+	n := len(dst)
+	dst = append(dst, module...) // grow
+	copy(dst[at+len(module):], dst[at:n])
+	copy(dst[at:], module)
+	dst = appendDataStream(dst[:len(dst)-1], dataset, p.cfg.Namespace)
+	return append(dst, '}'), true
+}
+
+// spliceScan is the general case: it walks the top-level keys.
+func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) {
 	doc := dst[start:]
 	i := skipWS(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
@@ -162,15 +200,24 @@ func readKey(b []byte, i int) (k0, k1, n int) {
 
 // skipString returns the index after the string starting at b[i] ('"').
 func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// precede it.
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
-	return -1
 }
 
 // skipValue returns the index after the JSON value starting at b[i], or -1.
