@@ -10,6 +10,7 @@ package shipper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -141,4 +142,21 @@ type DeadLetter struct {
 // only when every dead letter is stored.
 type DeadLetterSink interface {
 	WriteDeadLetters(ctx context.Context, dls []DeadLetter) error
+}
+
+// AllDeadLetters stores every dead letter in each of its sinks (e.g. an
+// Elasticsearch failure index and a Kafka topic); it succeeds only when all
+// of them did, so a retry may store a dead letter twice in one sink (the
+// sinks make that idempotent by document id or key).
+type AllDeadLetters []DeadLetterSink
+
+// WriteDeadLetters implements DeadLetterSink.
+func (a AllDeadLetters) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
+	var errs []error
+	for _, s := range a {
+		if err := s.WriteDeadLetters(ctx, dls); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
