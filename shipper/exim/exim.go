@@ -69,8 +69,8 @@ type Host struct {
 	IP []byte
 	// Port is the port, 0 if absent.
 	Port int
-	// Ident is an RFC 1413 identity written as U= right after H=.
-	Ident []byte
+	// malformed: the address had no closing ']'.
+	malformed bool
 }
 
 // Flags for boolean log fields.

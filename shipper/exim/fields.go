@@ -121,6 +121,9 @@ func (r *Record) parseFields(s []byte, ctx int) []byte {
 				return s
 			}
 			m = parseHostAt(v, h)
+			if h.malformed {
+				r.Err = errBadHost
+			}
 			if key == "H" && m < len(v) && v[m] == '*' {
 				r.Flags |= FlagContinued
 				m++

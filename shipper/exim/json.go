@@ -616,7 +616,7 @@ func (r *Record) appendExim(e *enc, remote string) {
 		}
 		e.close()
 	}
-	if len(r.Host.Name) > 0 || len(r.Host.Ident) > 0 || r.Has(FlagContinued) {
+	if len(r.Host.Name) > 0 || r.Has(FlagContinued) || len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
 		e.open("host")
 		e.str("name", r.Host.Name)
 		if remote == "destination" {

@@ -532,9 +532,13 @@ func (r *Record) afterFrom(s []byte) {
 		r.Reason = bytes.TrimSpace(s)
 		return
 	}
-	if pre := bytes.TrimSpace(s[:i]); len(pre) > 0 && !hasPrefix(pre, "on ") {
-		// "(message abandoned)", not "on connection" / "on TLS connection"
-		r.Reason = pre
+	pre := bytes.TrimSpace(s[:i])
+	if j := indexStr(pre, "on "); j >= 0 && (j == 0 || pre[j-1] == ' ') {
+		// drop "on connection" / "on TLS connection"
+		pre = bytes.TrimSpace(pre[:j])
+	}
+	if len(pre) > 0 {
+		r.Reason = pre // "(message abandoned)"
 	}
 	r.hostFields(s[i+len("from "):])
 }

@@ -149,7 +149,9 @@ other:
 			rest := s[i+len(": host ")+n:]
 			rest, _ = cut(rest, ":")
 			r.Reason = bytes.TrimSpace(rest)
-			r.Command = s[len("SMTP error from remote mail server "):i]
+			if j := len("SMTP error from remote mail server "); i > j {
+				r.Command = s[j:i] // "after RCPT TO:<a>"
+			}
 		} else {
 			r.Reason = s
 		}
@@ -272,12 +274,15 @@ func (r *Record) hostFromReason() {
 	if len(r.Host.IP) > 0 || len(r.Host.Name) > 0 || len(r.Reason) == 0 {
 		return
 	}
+	var h Host
 	if i := indexStr(r.Reason, ": host "); i >= 0 {
-		var h Host
 		parseHostAt(r.Reason[i+len(": host "):], &h)
-		if validIP(h.IP) {
-			r.Host = h
-		}
+	} else if i := indexStr(r.Reason, "H="); i >= 0 && (i == 0 || r.Reason[i-1] == ' ') {
+		// "defer (-44): text H=host [ip]: more" (H= after the errno)
+		parseHostAt(r.Reason[i+2:], &h)
+	}
+	if validIP(h.IP) {
+		r.Host = h
 	}
 }
 

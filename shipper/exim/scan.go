@@ -352,6 +352,7 @@ func parseHostAt(s []byte, h *Host) int {
 				j++
 			}
 			h.IP = s[i+1 : j]
+			h.malformed = true
 			return j
 		}
 		h.IP = s[i+1 : i+k]
