@@ -6,10 +6,16 @@ package stacktest
 
 import (
 	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // Required reports whether integration tests must run (CI).
@@ -84,4 +90,48 @@ func ElasticURL(t testing.TB) string {
 		Skip(t, "no Elasticsearch: run 'scripts/stack up' (or set EXIMSHIP_ES_URL)")
 	}
 	return v
+}
+
+// UniqueName returns prefix followed by a name unique to this test run
+// (time and random bytes), lower case, usable as a Kafka topic, consumer
+// group or Elasticsearch index name.
+func UniqueName(prefix string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("stacktest: random name: %v", err))
+	}
+	return fmt.Sprintf("%s%d-%x", prefix, time.Now().UnixNano()/1e6, b)
+}
+
+// NewTopic creates a unique topic with the given number of partitions on
+// the real Kafka broker (auto topic creation is off there) and deletes it
+// when t ends. It skips t like KafkaBrokers when no broker is configured.
+func NewTopic(t testing.TB, partitions int) (brokers []string, topic string) {
+	t.Helper()
+	brokers = KafkaBrokers(t)
+	topic = UniqueName("eximship-test-")
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
+	})
+	if err != nil {
+		t.Fatalf("create topic %s on %v: %v", topic, brokers, err)
+	}
+	if err := res.Errors[topic]; err != nil {
+		t.Fatalf("create topic %s on %v: %v", topic, brokers, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+		if err == nil {
+			err = res.Errors[topic]
+		}
+		if err != nil {
+			t.Logf("delete topic %s: %v", topic, err)
+		}
+	})
+	return brokers, topic
 }
