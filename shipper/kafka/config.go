@@ -47,8 +47,13 @@ type Config struct {
 	// MaxBytes is the fetch request's maximum response size, per partition.
 	// Default: 4 MiB.
 	MaxBytes int
-	// MaxWait is how long a fetch waits for MinBytes. It also bounds how
-	// long kafka-go's Reader.Close can take on an idle partition. Default: 1s.
+	// MaxWait is how long a fetch waits for MinBytes, and kafka-go's read
+	// deadline for the fetch: kafka-go asks the broker to answer 1s before
+	// it (a quarter of MaxWait before when MaxWait <= 1s; exactly 1s makes
+	// the broker answer at once, a busy poll), so values under 2s give
+	// i/o timeouts and reconnects on idle partitions of a loaded broker.
+	// It also bounds how long kafka-go's Reader.Close takes on an idle
+	// partition. Default: 3s.
 	MaxWait time.Duration
 	// QueueCapacity is the capacity of kafka-go's internal message queue
 	// (fetched, not yet returned by FetchMessage). Default: 1000.
@@ -154,7 +159,7 @@ func (c *Config) setDefaults() {
 		c.MaxBytes = 4 << 20
 	}
 	if c.MaxWait == 0 {
-		c.MaxWait = time.Second
+		c.MaxWait = 3 * time.Second
 	}
 	if c.QueueCapacity == 0 {
 		c.QueueCapacity = 1000

@@ -38,7 +38,7 @@ func readDeadLetters(t testing.TB, brokers []string, topic string, n int) []kafk
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: brokers, GroupID: "dlq-check", GroupTopics: []string{topic},
 		StartOffset: kafkago.FirstOffset, MaxWait: 200 * time.Millisecond,
-		HeartbeatInterval: 100 * time.Millisecond, SessionTimeout: 2 * time.Second,
+		HeartbeatInterval: 500 * time.Millisecond, SessionTimeout: 10 * time.Second,
 	})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

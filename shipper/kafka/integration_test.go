@@ -1,0 +1,108 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/eximship/eximship/internal/stacktest"
+)
+
+// Integration tests against the real Kafka broker started by scripts/stack
+// (internal/stacktest). Each test creates its own topic (automatic topic
+// creation is off) and consumer group, and deletes the topic afterwards.
+
+func createTopic(t *testing.T, brokers []string, prefix string, partitions int) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := cl.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+	}}})
+	if err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	if err := resp.Errors[name]; err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := cl.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{name}}); err != nil {
+			t.Logf("delete topic %s: %v", name, err)
+		}
+	})
+	// Wait until every partition has a leader.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{name}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
+			ready := true
+			for _, p := range md.Topics[0].Partitions {
+				if p.Error != nil || p.Leader.ID < 0 {
+					ready = false
+				}
+			}
+			if ready {
+				return name
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s not ready: %v", name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// realConfig is a Config with timers the real broker accepts (its
+// group.min.session.timeout.ms is 6s by default).
+func realConfig(t *testing.T, brokers []string, topic, group string) Config {
+	cfg := fastConfig(t, brokers, topic, group)
+	cfg.MaxWait = 2 * time.Second
+	cfg.HeartbeatInterval = 500 * time.Millisecond
+	cfg.SessionTimeout = 10 * time.Second
+	cfg.RebalanceTimeout = 15 * time.Second
+	return cfg
+}
+
+func groupName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
+
+func TestSourceContiguousAndRestartIntegration(t *testing.T) {
+	brokers := stacktest.KafkaBrokers(t)
+	const parts, n = 6, 3000
+	topic := createTopic(t, brokers, "eximship-test-contig", parts)
+	group := groupName("eximship-test-contig")
+	produce(t, brokers, topic, n)
+	ends := endOffsets(t, brokers, topic, parts)
+	testContiguousAndRestart(t, realConfig(t, brokers, topic, group), brokers, topic, group, parts, n, ends)
+}
+
+func TestSourceTwoMembersIntegration(t *testing.T) {
+	brokers := stacktest.KafkaBrokers(t)
+	const parts, n = 6, 6000
+	topic := createTopic(t, brokers, "eximship-test-two", parts)
+	group := groupName("eximship-test-two")
+	testMembersShare(t, realConfig(t, brokers, topic, group), brokers, topic, group, parts, n, 2, -1)
+}
+
+// TestSourceRebalanceOneOfThreeClosedIntegration: 3 members on a 6-partition
+// topic; one closes midway with a batch unacknowledged. Every record is
+// delivered and the end of every partition committed.
+func TestSourceRebalanceOneOfThreeClosedIntegration(t *testing.T) {
+	brokers := stacktest.KafkaBrokers(t)
+	const parts, n = 6, 30000
+	topic := createTopic(t, brokers, "eximship-test-three", parts)
+	group := groupName("eximship-test-three")
+	testMembersShare(t, realConfig(t, brokers, topic, group), brokers, topic, group, parts, n, 3, 1)
+}
+
+func TestDeadLetterWriterIntegration(t *testing.T) {
+	brokers := stacktest.KafkaBrokers(t)
+	topic := createTopic(t, brokers, "eximship-test-dlq", 3)
+	testDeadLetterRoundTrip(t, brokers, topic)
+}
