@@ -1,6 +1,9 @@
 package exim
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,6 +96,41 @@ func BenchmarkFixtures(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p.Parse(fx[i%len(fx)].input, &r)
+		buf = r.AppendJSON(buf[:0])
+	}
+	benchSink = buf
+}
+
+// BenchmarkCorpus parses and encodes every entry of the public corpus (see
+// TestCorpus; skipped when absent): the whole variety of real lines.
+func BenchmarkCorpus(b *testing.B) {
+	dir := corpusDir(nil)
+	if _, err := os.Stat(dir); err != nil {
+		b.Skipf("corpus not present at %s: %v", dir, err)
+	}
+	var entries [][]byte
+	size := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
+			return err
+		}
+		for _, e := range readEntries(b, path, strings.Contains(path, "rejectlog")) {
+			entries = append(entries, e)
+			size += len(e)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := NewParser(Options{Location: time.UTC})
+	var r Record
+	buf := make([]byte, 0, 1<<16)
+	b.SetBytes(int64(size / len(entries)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Parse(entries[i%len(entries)], &r)
 		buf = r.AppendJSON(buf[:0])
 	}
 	benchSink = buf

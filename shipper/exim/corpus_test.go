@@ -15,7 +15,7 @@ import (
 // corpusDir is the public Exim log corpus (never copied into the
 // repository): $EXIMSHIP_CORPUS, or ../shared/corpus/public relative to the
 // repository root.
-func corpusDir(t *testing.T) string {
+func corpusDir(testing.TB) string {
 	if d := os.Getenv("EXIMSHIP_CORPUS"); d != "" {
 		return d
 	}
@@ -173,7 +173,7 @@ func startsWithTimestamp(b []byte) bool {
 
 // readEntries returns the lines of a file; with reject set, lines that do
 // not start with a timestamp are joined to the previous entry with '\n'.
-func readEntries(t *testing.T, path string, reject bool) [][]byte {
+func readEntries(t testing.TB, path string, reject bool) [][]byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -93,17 +93,32 @@ func (e *enc) boolean(k string, v bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe marks the bytes that are copied as they are: printable ASCII
+// except '"' and '\\'.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends v as a JSON string: '"' and '\' escaped, control
 // characters as \n, \r, \t or \u00XX, invalid UTF-8 as \ufffd.
 func appendString(dst []byte, v []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
-		c := v[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
+		// fast path: runs of safe ASCII, 4 bytes per step
+		for i+4 <= len(v) && jsonSafe[v[i]] && jsonSafe[v[i+1]] && jsonSafe[v[i+2]] && jsonSafe[v[i+3]] {
+			i += 4
 		}
+		for i < len(v) && jsonSafe[v[i]] {
+			i++
+		}
+		if i >= len(v) {
+			break
+		}
+		c := v[i]
 		if c < utf8.RuneSelf {
 			dst = append(dst, v[start:i]...)
 			dst = appendEscapedByte(dst, c)
