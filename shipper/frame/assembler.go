@@ -21,7 +21,7 @@ type transport struct {
 // piece is an incomplete sequence of Exim's numbered syslog pieces.
 type piece struct {
 	e       *Entry
-	key     string
+	key     []byte
 	next    int // the piece number expected next
 	m       int // the number of pieces announced
 	lastSep byte
@@ -32,17 +32,19 @@ type state struct {
 	cfg Config
 	ref time.Time
 
-	cur      *Entry // open plain entry, waiting for continuation lines
-	curRej   bool   // cur has reject-log continuation lines
-	pend     []*piece
-	free     []*Entry
-	lastLine int64
-	lastSeq  int
+	cur    *Entry // open plain entry, waiting for continuation lines
+	curRej bool   // cur has reject-log continuation lines
+	pend   []*piece
+	// freePieces keeps finished piece records for reuse.
+	freePieces []*piece
+	free       []*Entry
+	lastLine   int64
+	lastSeq    int
 
-	hostBuf  []byte
-	hostStr  string
-	progBuf  []byte
-	progStr  string
+	host     strCache
+	prog     strCache
+	envHost  strCache
+	envFile  strCache
 	keyBuf   []byte
 	sh       syslogHeader
 	defaults transport
@@ -141,6 +143,8 @@ func (s *state) flushPiece(k int, emit func(*Entry)) {
 	s.pend = s.pend[:len(s.pend)-1]
 	p.e.Err = fmt.Errorf("%w: got pieces 1 to %d of %d", ErrIncomplete, p.next-1, p.m)
 	s.deliver(p.e, emit)
+	p.e = nil
+	s.freePieces = append(s.freePieces, p)
 }
 
 // line frames one input line (without its '\n').
@@ -185,11 +189,7 @@ func (s *state) syslogLine(line []byte, no int64, t *transport, emit func(*Entry
 	h := &s.sh
 	tt := *t
 	if len(h.host) > 0 {
-		if !bytes.Equal(h.host, s.hostBuf) {
-			s.hostBuf = append(s.hostBuf[:0], h.host...)
-			s.hostStr = string(h.host)
-		}
-		tt.host = s.hostStr
+		tt.host = s.host.get(h.host)
 	}
 	if !h.time.IsZero() {
 		tt.time = h.time
@@ -204,14 +204,11 @@ func (s *state) syslogLine(line []byte, no int64, t *transport, emit func(*Entry
 			tt.dataset = DatasetPanic
 		}
 	}
-	if !bytes.Equal(h.program, s.progBuf) {
-		s.progBuf = append(s.progBuf[:0], h.program...)
-		s.progStr = string(h.program)
-	}
+	prog := s.prog.get(h.program)
 	i, m, sep, text, ok := parsePiece(h.content)
 	if !ok {
 		e := s.start(no, &tt, h.format)
-		e.Program, e.PID = s.progStr, h.pid
+		e.Program, e.PID = prog, h.pid
 		e.Text = append(e.Text, h.content...)
 		e.Original = append(e.Original, line...)
 		s.deliver(e, emit)
@@ -221,7 +218,7 @@ func (s *state) syslogLine(line []byte, no int64, t *transport, emit func(*Entry
 	s.keyBuf = append(s.keyBuf, byte(h.pid>>24), byte(h.pid>>16), byte(h.pid>>8), byte(h.pid))
 	k := -1
 	for j, p := range s.pend {
-		if p.key == string(s.keyBuf) {
+		if bytes.Equal(p.key, s.keyBuf) {
 			k = j
 			break
 		}
@@ -242,13 +239,15 @@ func (s *state) syslogLine(line []byte, no int64, t *transport, emit func(*Entry
 				s.pend[len(s.pend)-1] = nil
 				s.pend = s.pend[:len(s.pend)-1]
 				s.deliver(p.e, emit)
+				p.e = nil
+				s.freePieces = append(s.freePieces, p)
 			}
 			return
 		}
 		s.flushPiece(k, emit)
 	}
 	e := s.start(no, &tt, h.format)
-	e.Program, e.PID = s.progStr, h.pid
+	e.Program, e.PID = prog, h.pid
 	e.Text = append(e.Text, text...)
 	e.Original = append(e.Original, line...)
 	if i != 1 {
@@ -263,7 +262,14 @@ func (s *state) syslogLine(line []byte, no int64, t *transport, emit func(*Entry
 	if len(s.pend) >= s.cfg.MaxPending {
 		s.flushPiece(0, emit)
 	}
-	s.pend = append(s.pend, &piece{e: e, key: string(s.keyBuf), next: 2, m: m, lastSep: sep})
+	var pc *piece
+	if n := len(s.freePieces); n > 0 {
+		pc, s.freePieces = s.freePieces[n-1], s.freePieces[:n-1]
+	} else {
+		pc = &piece{}
+	}
+	*pc = piece{e: e, key: append(pc.key[:0], s.keyBuf...), next: 2, m: m, lastSep: sep}
+	s.pend = append(s.pend, pc)
 }
 
 // record frames one input record that may be a JSON envelope holding
@@ -287,12 +293,12 @@ func (s *state) record(rec []byte, no int64, emit func(*Entry)) {
 		return
 	}
 	t := s.defaults
-	if env.host != "" {
-		t.host = env.host
+	if len(env.host) > 0 {
+		t.host = s.envHost.get(env.host)
 	}
-	if env.file != "" {
-		t.file = env.file
-		if d := DatasetFromPath(env.file); d != DatasetUnknown {
+	if len(env.file) > 0 {
+		t.file = s.envFile.get(env.file)
+		if d := DatasetFromPath(t.file); d != DatasetUnknown {
 			t.dataset = d
 		}
 	}
@@ -463,4 +469,17 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// strCache turns bytes into a string, allocating only when they differ
+// from the previous call's (host names and programs repeat).
+type strCache struct {
+	s string
+}
+
+func (c *strCache) get(b []byte) string {
+	if string(b) != c.s {
+		c.s = string(b)
+	}
+	return c.s
 }

@@ -1,17 +1,20 @@
 package frame
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
-// envelope is what a Filebeat or Vector JSON event tells.
+// envelope is what a Filebeat or Vector JSON event tells. Its byte slices
+// may point into the event.
 type envelope struct {
 	message []byte
-	host    string
-	file    string
+	host    []byte
+	file    []byte
 	time    time.Time
 }
 
@@ -19,84 +22,203 @@ var errNoMessage = errors.New(`no string "message" field`)
 
 // parseEnvelope decodes a JSON event. Keys may be nested ({"host":{"name":
 // ...}}) or dotted ("host.name"); Vector's "host" and "file" are strings.
+// The event is validated with encoding/json, then only the few keys needed
+// are located by a small scanner, without decoding the rest. As with
+// encoding/json, the last of duplicate keys wins.
 func parseEnvelope(b []byte) (envelope, error) {
 	var env envelope
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return env, fmt.Errorf("%w: %w", ErrEnvelope, err)
 	}
-	raw, ok := top["message"]
-	var msg string
-	if !ok || json.Unmarshal(raw, &msg) != nil {
+	var (
+		msg, host, hostName, log, logPath, file, ts, ts2 []byte
+		found                                            bool
+	)
+	eachKey(b, func(k, v []byte) {
+		switch string(k) {
+		case "message":
+			msg, found = v, true
+		case "host":
+			host = v
+		case "host.name":
+			hostName = v
+		case "log":
+			log = v
+		case "log.file.path":
+			logPath = v
+		case "file":
+			file = v
+		case "@timestamp":
+			ts = v
+		case "timestamp":
+			ts2 = v
+		}
+	})
+	var ok bool
+	if env.message, ok = jsonString(msg); !found || !ok {
 		return env, fmt.Errorf("%w: %w", ErrEnvelope, errNoMessage)
 	}
-	env.message = []byte(msg)
-	env.host = firstString(top, "host.name", "host", "name")
-	env.file = firstString(top, "log.file.path", "log", "file", "path")
-	if env.file == "" {
-		env.file = stringAt(top["file"])
+	// host.name, {"host":{"name"}}, Vector's "host": "name"
+	if env.host, ok = jsonString(hostName); !ok {
+		if env.host, ok = jsonString(host); !ok {
+			env.host = nestedString(host, "name")
+		}
 	}
-	ts := stringAt(top["@timestamp"])
-	if ts == "" {
-		ts = stringAt(top["timestamp"])
+	// log.file.path, {"log":{"file":{"path"}}}, {"log":{"file.path"}}, Vector's "file"
+	if env.file, ok = jsonString(logPath); !ok {
+		if env.file = nestedString(log, "file.path"); env.file == nil {
+			var f []byte
+			eachKey(log, func(k, v []byte) {
+				if string(k) == "file" {
+					f = v
+				}
+			})
+			if env.file = nestedString(f, "path"); env.file == nil {
+				env.file, _ = jsonString(file)
+			}
+		}
 	}
-	if ts != "" {
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			env.time = t
+	t, ok := jsonString(ts)
+	if !ok {
+		t, _ = jsonString(ts2)
+	}
+	if len(t) > 0 {
+		if tt, n, ok := parseISOTime(t, time.UTC); ok && n == len(t) {
+			env.time = tt
 		}
 	}
 	return env, nil
 }
 
-// firstString finds a string by its dotted key, or under the object key obj
-// by the nested path (e.g. "host.name", or "host" then "name"). A string
-// found directly at obj (Vector's "host") also counts.
-func firstString(top map[string]json.RawMessage, dotted, obj string, path ...string) string {
-	if s := stringAt(top[dotted]); s != "" {
-		return s
-	}
-	raw, ok := top[obj]
-	if !ok {
-		return ""
-	}
-	if s := stringAt(raw); s != "" {
-		return s
-	}
-	return nested(raw, path)
+// nestedString returns the string at key in the object obj, nil if none.
+func nestedString(obj []byte, key string) []byte {
+	var out []byte
+	eachKey(obj, func(k, v []byte) {
+		if string(k) == key {
+			if s, ok := jsonString(v); ok {
+				out = s
+			} else {
+				out = nil
+			}
+		}
+	})
+	return out
 }
 
-// nested walks path through objects, accepting at each level either the
-// nested key or the rest of the path as one dotted key.
-func nested(raw json.RawMessage, path []string) string {
-	if len(path) == 0 {
-		return stringAt(raw)
+// eachKey calls f with every key (raw, without quotes) and raw value of the
+// JSON object obj, which must be valid JSON; anything else calls nothing.
+func eachKey(obj []byte, f func(k, v []byte)) {
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
 	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return ""
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return ""
-	}
-	if len(path) > 1 {
-		dotted := path[0]
-		for _, p := range path[1:] {
-			dotted += "." + p
+	i++
+	for {
+		i = skipWS(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
 		}
-		if s := stringAt(m[dotted]); s != "" {
-			return s
+		ke := skipString(obj, i)
+		if ke < 0 {
+			return
 		}
+		key := obj[i+1 : ke-1]
+		i = skipWS(obj, ke)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = skipWS(obj, i+1)
+		ve := skipValue(obj, i)
+		if ve < 0 {
+			return
+		}
+		f(key, obj[i:ve])
+		i = skipWS(obj, ve)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
 	}
-	return nested(m[path[0]], path[1:])
 }
 
-func stringAt(raw json.RawMessage) string {
-	if len(raw) == 0 || raw[0] != '"' {
-		return ""
+// jsonString decodes a raw JSON string value. Without escapes and with
+// valid UTF-8 it returns a slice of raw; otherwise it decodes with
+// encoding/json (which turns invalid UTF-8 into U+FFFD).
+func jsonString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, false
+	}
+	in := raw[1 : len(raw)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return in, true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
-		return ""
+		return nil, false
 	}
-	return s
+	return []byte(s), true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j)
+				if j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
