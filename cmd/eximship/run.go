@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/kafka"
+	"github.com/eximship/eximship/shipper/process"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "consume Exim logs from Kafka and index them into Elasticsearch",
+		run:     runRun,
+	})
+}
+
+func runRun(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "eximship.yml", "configuration `file`")
+	progress := fs.String("progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always, never")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := e.log
+
+	kc := cfg.kafkaConfig()
+	kc.Logger = log
+	ec := cfg.elasticConfig()
+	ec.Logger = log.With("component", "elasticsearch")
+	pc, err := cfg.processConfig()
+	if err != nil {
+		return err
+	}
+
+	sink, err := elastic.New(ec)
+	if err != nil {
+		return fmt.Errorf("elasticsearch: %w", err)
+	}
+	var dead shipper.DeadLetterSink = sink
+	if t := cfg.DeadLetter.KafkaTopic; t != "" {
+		kdl, err := newKafkaDeadLetters(kc, t)
+		if err != nil {
+			return fmt.Errorf("dead-letter topic: %w", err)
+		}
+		defer kdl.Close()
+		dead = shipper.AllDeadLetters{sink, kdl}
+	}
+	src, err := kafka.New(kc)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+
+	plc := cfg.pipelineConfig()
+	plc.Logger = log.With("component", "pipeline")
+	var live *liveLine
+	if *progress == "always" || *progress == "auto" && isTerminal(e.stderr) {
+		live = &liveLine{w: e.stderr, start: time.Now()}
+		plc.OnProgress = live.show
+		if plc.ProgressInterval == 0 {
+			plc.ProgressInterval = time.Second
+		}
+	}
+	p, err := shipper.New(plc, src, func() (shipper.Processor, error) { return process.New(pc) }, sink, dead)
+	if err != nil {
+		_ = src.Close(context.Background())
+		return err
+	}
+	log.Info("eximship run started", "brokers", kc.Brokers, "topics", kc.Topics, "group", groupID(kc), "elasticsearch", ec)
+	err = p.Run(ctx)
+	live.done()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}
+
+func groupID(c kafka.Config) string {
+	if c.GroupID == "" {
+		return "eximship"
+	}
+	return c.GroupID
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// liveLine draws a one-line progress display on a terminal.
+type liveLine struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	last  shipper.Stats
+	lastT time.Time
+}
+
+func (l *liveLine) show(s shipper.Stats) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	rate := 0.0
+	if !l.lastT.IsZero() {
+		if dt := now.Sub(l.lastT).Seconds(); dt > 0 {
+			rate = float64(s.Indexed-l.last.Indexed) / dt
+		}
+	}
+	l.last, l.lastT = s, now
+	lag := "?"
+	if s.Lag >= 0 {
+		lag = fmt.Sprint(s.Lag)
+	}
+	fmt.Fprintf(l.w, "\r\033[Kconsumed %d  indexed %d (%.0f/s)  retried %d  dead-lettered %d  lag %s  %s",
+		s.Messages, s.Indexed, rate, s.Retried, s.DeadLettered, lag, now.Sub(l.start).Truncate(time.Second))
+}
+
+func (l *liveLine) done() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprint(l.w, "\r\033[K")
+}
+
+
+func newKafkaDeadLetters(kc kafka.Config, topic string) (*kafka.DeadLetterWriter, error) {
+	return kafka.NewDeadLetterWriter(kafka.DeadLetterConfig{
+		Brokers: kc.Brokers, Topic: topic, ClientID: kc.ClientID, TLS: kc.TLS, SASL: kc.SASL, Logger: kc.Logger,
+	})
+}
