@@ -141,6 +141,21 @@ other:
 		return true
 	case len(s) > 0 && s[0] != 'H' && hostErrorLine(s, r):
 		return true
+	case hasPrefix(s, "SMTP timeout while connected to ") || hasPrefix(s, "Remote host "):
+		// older per-host error forms:
+		// "SMTP timeout while connected to mx [ip] after initial connection"
+		// "Remote host mx [ip] closed connection in response to end of data"
+		r.Action = ActionHostError
+		t := s[len("Remote host "):]
+		if hasPrefix(s, "SMTP") {
+			t = s[len("SMTP timeout while connected to "):]
+		}
+		var h Host
+		if parseHostAt(t, &h); validIP(h.IP) {
+			r.Host = h
+		}
+		r.Reason = s
+		return true
 	case hasPrefix(s, "SMTP error from remote mail server"):
 		// "SMTP error from remote mail server after X: host N [ip]: text"
 		r.Action = ActionHostError
