@@ -1,0 +1,270 @@
+package stackcheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/eximship/eximship/internal/stacktest"
+)
+
+// eximLines returns n distinct Exim-like main log lines (with the
+// characters producers might mangle: quotes, brackets, a tab, UTF-8).
+func eximLines(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		switch i % 3 {
+		case 0:
+			out[i] = fmt.Sprintf(`2026-11-25 10:%02d:%02d 1vX%06d-000000-AB <= s%d@example.org H=(helo) [192.0.2.%d] P=esmtp S=%d id=<%d@example.org> T="Report für Q%d"`, i/60%60, i%60, i, i, i%250+1, 1000+i, i, i)
+		case 1:
+			out[i] = fmt.Sprintf("2026-11-25 10:%02d:%02d H=(x) [198.51.100.%d] F=<spam%d@example.net> rejected RCPT <victim%d@example.com>: relay not permitted\twith tab", i/60%60, i%60, i%250+1, i, i)
+		default:
+			out[i] = fmt.Sprintf("2026-11-25 10:%02d:%02d 1vX%06d-000000-AB Completed", i/60%60, i%60, i)
+		}
+	}
+	return out
+}
+
+func writeLog(t *testing.T, lines []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mainlog")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatalf("write log: %v", err)
+	}
+	return path
+}
+
+// checkSameLines fails unless got holds exactly the lines of want (same
+// multiset; order across partitions is not defined).
+func checkSameLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("consumed %d messages, want %d", len(got), len(want))
+	}
+	g, w := slices.Clone(got), slices.Clone(want)
+	slices.Sort(g)
+	slices.Sort(w)
+	for i := range w {
+		if g[i] != w[i] {
+			t.Fatalf("consumed lines differ from the log:\n got %q\nwant %q", g[i], w[i])
+		}
+	}
+}
+
+func values(ms []kafka.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.Value)
+	}
+	return out
+}
+
+func lookPath(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		stacktest.Skip(t, "%s not installed (Debian package %s; scripts/install-deps installs it)", name, pkg)
+	}
+	return p
+}
+
+// TestKcatProducerIntegration ships a log file into Kafka with kcat (one
+// message per line, as `kcat -P -l FILE` does for users) and consumes it
+// back with a kafka-go consumer group: same lines, same count.
+func TestKcatProducerIntegration(t *testing.T) {
+	brokers, topic := stacktest.NewTopic(t, 3)
+	kcat := lookPath(t, "kcat", "kcat")
+	lines := eximLines(500)
+	path := writeLog(t, lines)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kcat, "-P", "-b", strings.Join(brokers, ","), "-t", topic, "-l", path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	got := consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, time.Minute)
+	checkSameLines(t, values(got), lines)
+	if n := topicSize(t, brokers, topic); n != int64(len(lines)) {
+		t.Fatalf("topic holds %d messages, want exactly %d", n, len(lines))
+	}
+}
+
+// TestRsyslogOmkafkaProducerIntegration runs a private rsyslogd (imfile ->
+// omkafka, config scripts/stack.d/rsyslog-omkafka.conf.in, its own pid file
+// and work dir) tailing a growing Exim log, and checks that every line,
+// including those appended while it runs, arrives unchanged exactly once.
+func TestRsyslogOmkafkaProducerIntegration(t *testing.T) {
+	brokers, topic := stacktest.NewTopic(t, 3)
+	rsyslogd := lookPath(t, "rsyslogd", "rsyslog")
+	lines := eximLines(300)
+	first, rest := lines[:200], lines[200:]
+	path := writeLog(t, first)
+	work := t.TempDir()
+
+	tmpl, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "stack.d", "rsyslog-omkafka.conf.in"))
+	if err != nil {
+		t.Fatalf("rsyslog config template: %v", err)
+	}
+	conf := strings.NewReplacer("@WORKDIR@", work, "@FILE@", path,
+		"@BROKERS@", strings.Join(brokers, ","), "@TOPIC@", topic).Replace(string(tmpl))
+	confPath := filepath.Join(work, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(rsyslogd, "-N1", "-f", confPath).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "omkafka") {
+			stacktest.Skip(t, "rsyslog cannot load omkafka (Debian package rsyslog-kafka): %s", out)
+		}
+		t.Fatalf("rsyslogd -N1 rejects the config: %v\n%s", err, out)
+	}
+	cmd := exec.Command(rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(work, "rsyslogd.pid"))
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start rsyslogd: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("rsyslogd output:\n%s", stderr.String())
+		}
+	})
+
+	// Append the rest while rsyslog runs, as Exim does.
+	time.Sleep(500 * time.Millisecond)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rest {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	got := consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, 2*time.Minute)
+	checkSameLines(t, values(got), lines)
+	// Give rsyslog a moment to (wrongly) send anything extra, then check the
+	// topic holds exactly the lines.
+	time.Sleep(2 * time.Second)
+	if n := topicSize(t, brokers, topic); n != int64(len(lines)) {
+		t.Fatalf("topic holds %d messages, want exactly %d", n, len(lines))
+	}
+}
+
+// envelope is the JSON document Filebeat and Vector put on Kafka for a log
+// line (the fields eximship reads).
+type envelope struct {
+	Timestamp string `json:"@timestamp"`
+	Message   string `json:"message"`
+	Host      struct {
+		Name string `json:"name"`
+	} `json:"host"`
+	Log struct {
+		File struct {
+			Path string `json:"path"`
+		} `json:"file"`
+		Offset int64 `json:"offset"`
+	} `json:"log"`
+}
+
+// TestJSONEnvelopeProducerIntegration produces Filebeat-style JSON
+// envelopes with kafka-go (keyed by host, as shippers partition) and reads
+// them back in a group: every line once, envelope fields intact, one host's
+// lines in one partition in file order.
+func TestJSONEnvelopeProducerIntegration(t *testing.T) {
+	brokers, topic := stacktest.NewTopic(t, 6)
+	lines := eximLines(1000)
+	hosts := []string{"mx1.example.org", "mx2.example.org", "mx3.example.org"}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+	var msgs []kafka.Message
+	var offset int64
+	for i, l := range lines {
+		var e envelope
+		e.Timestamp = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano)
+		e.Message = l
+		e.Host.Name = hosts[i%len(hosts)]
+		e.Log.File.Path = "/var/log/exim4/mainlog"
+		e.Log.Offset = offset
+		offset += int64(len(l) + 1)
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(e.Host.Name), Value: b})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce envelopes: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := consumeGroup(t, brokers, topic, topic+"-g", len(lines), 200, time.Minute)
+	var msgLines []string
+	hostPart := map[string]int{}
+	lastOffset := map[string]int64{}
+	for _, m := range got {
+		var e envelope
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatalf("not an envelope: %v: %s", err, m.Value)
+		}
+		if string(m.Key) != e.Host.Name || e.Log.File.Path != "/var/log/exim4/mainlog" {
+			t.Fatalf("envelope fields changed: key %q host %q path %q", m.Key, e.Host.Name, e.Log.File.Path)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, e.Timestamp); err != nil {
+			t.Fatalf("@timestamp %q: %v", e.Timestamp, err)
+		}
+		if p, ok := hostPart[e.Host.Name]; ok && p != m.Partition {
+			t.Fatalf("host %s in partitions %d and %d", e.Host.Name, p, m.Partition)
+		}
+		hostPart[e.Host.Name] = m.Partition
+		if lo, ok := lastOffset[e.Host.Name]; ok && e.Log.Offset <= lo {
+			t.Fatalf("host %s: file offset %d after %d (order lost within a partition)", e.Host.Name, e.Log.Offset, lo)
+		}
+		lastOffset[e.Host.Name] = e.Log.Offset
+		msgLines = append(msgLines, e.Message)
+	}
+	checkSameLines(t, msgLines, lines)
+}
+
+// repoRoot finds the module root (the directory holding go.mod).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
