@@ -97,10 +97,10 @@ acl_smtp_data = acl_data
 begin acl
 
 acl_connect:
-  # The pause lets the early talker's input arrive before Exim checks for
+  # (Exim 4.96 has no sub-second delays.) The pause lets the early talker's input arrive before Exim checks for
   # input sent ahead of the greeting.
   warn    hosts = {{.IPEarlyTalker}}
-          delay = 300ms
+          delay = 1s
   drop    hosts = {{.IPConnectDrop}}
           message = connections from your address are dropped
   deny    hosts = {{.IPConnectDeny}}

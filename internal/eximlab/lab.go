@@ -137,6 +137,9 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := os.Chmod(l.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("eximlab: %w", err)
 	}
+	if err := checkSearchable(l.Dir, l.uid); err != nil {
+		return nil, err
+	}
 	for _, sub := range []string{"spool", "log", "mail", "tls"} {
 		p := filepath.Join(l.Dir, sub)
 		if err := os.MkdirAll(p, 0o750); err != nil {
@@ -378,4 +381,24 @@ func (l *Lab) Close() error {
 		errs = append(errs, os.RemoveAll(l.Dir))
 	}
 	return errors.Join(errs...)
+}
+
+// checkSearchable fails when the exim user (uid) cannot reach dir because
+// an ancestor is not searchable by others (t.TempDir() makes 0700 ones).
+func checkSearchable(dir string, uid int) error {
+	if uid == os.Geteuid() {
+		return nil
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("eximlab: %w", err)
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("eximlab: the exim user cannot reach %s: %s is not searchable by others (use a directory under os.TempDir())", dir, d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }

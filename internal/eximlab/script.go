@@ -278,7 +278,9 @@ func Script() []Session {
 			if err := c.Send("EHLO early.talker.test\r\n"); err != nil {
 				return err
 			}
-			_, _ = c.Expect(554) // the greeting is replaced by the error
+			if _, err := c.Expect(554); err != nil { // the greeting is replaced by the error
+				return err
+			}
 			return c.WaitClosed()
 		}},
 		{"synchronization error without PIPELINING", func(ctx context.Context, l *Lab) error {
