@@ -148,6 +148,11 @@ func (r *Record) parseFields(s []byte, ctx int) []byte {
 					m = i
 					break
 				}
+				if v[i] == ':' && (i+1 == len(v) || v[i+1] == ' ') {
+					// "U=CALLER: 535 ..." (the text after the fields)
+					r.User = v[:i]
+					return v[i:]
+				}
 			}
 			r.User = v[:m]
 		case len(v) > 0 && v[0] == '"':

@@ -513,6 +513,14 @@ func (r *Record) reasonAfterColon(s []byte) {
 func (r *Record) hostFields(s []byte) {
 	if len(s) > 0 && (s[0] == 'H' && hasPrefix(s, "H=")) {
 		s = s[2:]
+	} else if hasPrefix(s, "U=") {
+		// a local SMTP session (-bs): "for U=CALLER: 535 ..."
+		s = r.parseFields(s, ctxOther)
+		s, _ = cut(s, ":")
+		if t := bytes.TrimSpace(s); len(t) > 0 {
+			r.Reason = t
+		}
+		return
 	}
 	n := parseHostAt(s, &r.Host)
 	s = s[n:]

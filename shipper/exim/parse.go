@@ -219,6 +219,9 @@ func (p *Parser) arrival(s []byte, r *Record) {
 
 // delivery parses the text after "=> ", "-> ", ">> ", "*> ", "== ", "** ".
 func (p *Parser) delivery(s []byte, r *Record) {
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
 	n := 0
 	if len(s) > 0 && s[0] == '|' {
 		// a pipe command may contain spaces: it ends before " <", " (" or
