@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -133,11 +132,10 @@ type parser struct {
 	werr error // first write error
 
 	// per file
-	pos   shipper.Position
-	ref   time.Time
-	buf   []byte
-	meta  []byte
-	lines atomic.Int64
+	pos  shipper.Position
+	ref  time.Time
+	buf  []byte
+	meta []byte
 }
 
 func (p *parser) parseFile(name string) error {
@@ -218,8 +216,7 @@ func (p *parser) write(b []byte) {
 	}
 }
 
-// ctxReader stops reading when the command is interrupted or stdout fails,
-// and counts lines for the progress display.
+// ctxReader stops reading when the command is interrupted or stdout fails.
 type ctxReader struct {
 	p *parser
 	r io.Reader
@@ -232,9 +229,7 @@ func (c *ctxReader) Read(b []byte) (int, error) {
 	if err := c.p.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := c.r.Read(b)
-	c.p.lines.Add(int64(bytes.Count(b[:n], []byte{'\n'})))
-	return n, err
+	return c.r.Read(b)
 }
 
 // startProgress shows "N lines, R lines/s" on stderr every 500 ms when
@@ -258,7 +253,7 @@ func (p *parser) startProgress() func() {
 				fmt.Fprint(f, "\r\033[K")
 				return
 			case now := <-t.C:
-				n := p.lines.Load()
+				n := p.asm.Lines()
 				rate := float64(n) / now.Sub(start).Seconds()
 				fmt.Fprintf(f, "\r\033[K%d lines, %.0f lines/s", n, rate)
 			}
