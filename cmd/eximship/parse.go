@@ -50,6 +50,7 @@ type parseOptions struct {
 	timezone  string
 	dataset   string
 	withMeta  bool
+	perLine   bool
 }
 
 func runParse(ctx context.Context, e *env, args []string) error {
@@ -64,6 +65,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.timezone, "timezone", "", "IANA time `zone` of timestamps written without an offset (default: local)")
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
+	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -82,7 +84,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	asm, err := frame.NewAssembler(frame.Config{Location: loc})
+	asm, err := frame.NewAssembler(frame.Config{Location: loc, Independent: o.perLine})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -386,3 +386,17 @@ func BenchmarkParseCommand(b *testing.B) {
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+func TestParsePerLine(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "parse", "-per-line", td+"rejectlog")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out)
+	if len(ds) != 16 {
+		t.Fatalf("got %d documents, want one per line (16)", len(ds))
+	}
+	if !strings.Contains(strField(ds[2], "error.message"), "continuation line") || strField(ds[2], "event.original") != "Envelope-from: <dave@example.com>" {
+		t.Errorf("continuation line alone: %v", ds[2])
+	}
+}

@@ -406,6 +406,9 @@ func (a *Assembler) Lines() int64 { return a.lines.Load() }
 func (a *Assembler) Line(line []byte, no int64, emit func(*Entry)) {
 	a.lines.Add(1)
 	a.s.record(line, no, emit)
+	if a.s.cfg.Independent {
+		a.s.flush(emit)
+	}
 }
 
 // Flush delivers every entry still open and every incomplete piece
@@ -449,6 +452,9 @@ func (a *Assembler) ReadLines(r io.Reader, emit func(*Entry)) error {
 				split = full
 			} else {
 				a.s.record(b[:len(b)-boolInt(b[len(b)-1] == '\n')], no, emit)
+				if a.s.cfg.Independent {
+					a.s.flush(emit)
+				}
 			}
 		}
 		if err != nil {

@@ -187,6 +187,11 @@ type Config struct {
 	FilePath string
 	// Dataset is the default hint. Default: DatasetFromPath(FilePath).
 	Dataset Dataset
+	// Independent makes an Assembler frame every line on its own, as
+	// Framer.Message frames one message: no continuation line or syslog
+	// piece is joined across lines. It reproduces what a Kafka topic fed
+	// one line per message gives. Default: false.
+	Independent bool
 }
 
 // Defaults.

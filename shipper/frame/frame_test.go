@@ -391,3 +391,21 @@ func TestConfigValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestIndependentLines(t *testing.T) {
+	in := rejectEntry + "\nJun 29 16:04:19 mx exim[1]: [1/2] a\nJun 29 16:04:19 mx exim[1]: [2/2] b\n"
+	g := assemble(t, Config{Independent: true, Location: time.UTC}, in)
+	if len(g) != 12 {
+		t.Fatalf("got %d entries, want one per line (12): %v", len(g), g)
+	}
+	f, _ := NewFramer(Config{Location: time.UTC})
+	for i, l := range strings.Split(strings.TrimSuffix(in, "\n"), "\n") {
+		var m []got
+		f.Message([]byte(l), refTime, func(e *Entry) { m = append(m, copyEntry(e)) })
+		m[0].Line, m[0].Lines = int64(i+1), []int64{int64(i + 1)}
+		g[i].Err, m[0].Err = nil, nil // same kinds, wrapped separately
+		if !reflect.DeepEqual(g[i], m[0]) {
+			t.Errorf("line %d: assembler %v, framer %v", i+1, g[i], m[0])
+		}
+	}
+}
