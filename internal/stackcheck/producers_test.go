@@ -100,9 +100,16 @@ func TestKcatProducerIntegration(t *testing.T) {
 
 // TestRsyslogOmkafkaProducerIntegration runs a private rsyslogd (imfile ->
 // omkafka, config scripts/stack.d/rsyslog-omkafka.conf.in, its own pid file
-// and work dir) tailing a growing Exim log, and checks that every line,
+// and work dir) tailing a growing Exim log, once per output template (the
+// raw line; a Filebeat-style JSON envelope), and checks that every line,
 // including those appended while it runs, arrives unchanged exactly once.
 func TestRsyslogOmkafkaProducerIntegration(t *testing.T) {
+	for _, template := range []string{"eximship_raw", "eximship_envelope"} {
+		t.Run(template, func(t *testing.T) { testRsyslog(t, template) })
+	}
+}
+
+func testRsyslog(t *testing.T, template string) {
 	brokers, topic := stacktest.NewTopic(t, 3)
 	rsyslogd := lookPath(t, "rsyslogd", "rsyslog")
 	lines := eximLines(300)
@@ -114,7 +121,7 @@ func TestRsyslogOmkafkaProducerIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rsyslog config template: %v", err)
 	}
-	conf := strings.NewReplacer("@WORKDIR@", work, "@FILE@", path,
+	conf := strings.NewReplacer("@WORKDIR@", work, "@FILE@", path, "@TEMPLATE@", template,
 		"@BROKERS@", strings.Join(brokers, ","), "@TOPIC@", topic).Replace(string(tmpl))
 	confPath := filepath.Join(work, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
@@ -162,8 +169,23 @@ func TestRsyslogOmkafkaProducerIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, 2*time.Minute)
-	checkSameLines(t, values(got), lines)
+	got := values(consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, 2*time.Minute))
+	if template == "eximship_envelope" {
+		for i, v := range got {
+			var e envelope
+			if err := json.Unmarshal([]byte(v), &e); err != nil {
+				t.Fatalf("rsyslog envelope is not JSON: %v: %s", err, v)
+			}
+			if e.Log.File.Path != path || e.Host.Name == "" {
+				t.Fatalf("envelope log.file.path %q host.name %q, want path %q and a host", e.Log.File.Path, e.Host.Name, path)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, e.Timestamp); err != nil {
+				t.Fatalf("envelope @timestamp %q: %v", e.Timestamp, err)
+			}
+			got[i] = e.Message
+		}
+	}
+	checkSameLines(t, got, lines)
 	// Give rsyslog a moment to (wrongly) send anything extra, then check the
 	// topic holds exactly the lines.
 	time.Sleep(2 * time.Second)
