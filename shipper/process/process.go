@@ -191,6 +191,10 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 			// far by one error document holding the whole value.
 			p.docs = p.docs[:start]
 			p.n = 0
+			// The framer may hold half-framed state: start afresh.
+			if fr, err := frame.NewFramer(p.cfg.Frame); err == nil {
+				p.framer = fr
+			}
 			p.buf = p.appendErrorDoc(p.buf[:0], m.Value, frame.DatasetUnknown, "", "", p.ref,
 				fmt.Sprintf("internal error processing message: %v", v))
 			p.addDoc(p.buf, m.Value, p.streams[frame.DatasetUnknown])
@@ -201,7 +205,13 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 	return p.docs, nil
 }
 
+// testHookEmit, when set by tests, runs before each entry is encoded.
+var testHookEmit func(*frame.Entry)
+
 func (p *Exim) emit(e *frame.Entry) {
+	if testHookEmit != nil {
+		testHookEmit(e)
+	}
 	var stream string
 	p.buf, stream = p.AppendEntry(p.buf[:0], e, p.ref)
 	p.addDoc(p.buf, e.Original, stream)

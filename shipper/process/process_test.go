@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/frame"
 )
 
 var pos = shipper.Position{Topic: "exim", Partition: 3, Offset: 42}
@@ -449,5 +450,29 @@ func TestNoDuplicateKeys(t *testing.T) {
 		if err := noDuplicateKeys([]byte(in)); (err != nil) != dup {
 			t.Errorf("%s: %v", in, err)
 		}
+	}
+}
+
+func TestProcessRecoversFromPanic(t *testing.T) {
+	p := newProc(t, Config{})
+	value := "2024-06-29 16:04:19 first\n2024-06-29 16:04:20 second\n2024-06-29 16:04:21 third"
+	testHookEmit = func(e *frame.Entry) {
+		if e.Line == 2 {
+			panic("boom")
+		}
+	}
+	docs := process(t, p, value)
+	testHookEmit = nil
+	if len(docs) != 1 {
+		t.Fatalf("got %d docs, want one error document", len(docs))
+	}
+	m := doc(t, docs[0])
+	if get(m, "event", "original") != value || !strings.Contains(get(m, "error", "message").(string), "boom") || get(m, "event", "kind") != "pipeline_error" {
+		t.Errorf("error document: %s", docs[0].Body)
+	}
+	// The processor still works, with nothing left over from the panic.
+	docs = process(t, p, "2024-06-29 16:04:22 next")
+	if len(docs) != 1 || string(docs[0].Original) != "2024-06-29 16:04:22 next" {
+		t.Errorf("after the panic: %v", docs)
 	}
 }
