@@ -2,6 +2,7 @@ package exim
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -82,6 +83,9 @@ func (e *enc) int(k string, v int64) {
 }
 
 func (e *enc) float(k string, v float64) {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return
+	}
 	e.key(k)
 	e.b = strconv.AppendFloat(e.b, v, 'f', -1, 64)
 }

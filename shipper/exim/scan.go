@@ -381,7 +381,7 @@ func parseHostAt(s []byte, h *Host) int {
 // parseDuration reads Exim's readconf_printtime form: "1w2d3h4m5s",
 // "0.349s", "2m42s", or a bare number of seconds.
 func parseDuration(s []byte) (float64, bool) {
-	if len(s) == 0 {
+	if len(s) == 0 || len(s) > 32 {
 		return 0, false
 	}
 	var total, cur, frac, scale float64
@@ -424,6 +424,10 @@ func parseDuration(s []byte) (float64, bool) {
 	}
 	if any {
 		total += cur + frac
+	}
+	// more than 1000 years is not a duration Exim writes
+	if total > 1000*365*86400 {
+		return 0, false
 	}
 	return total, true
 }
