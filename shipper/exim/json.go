@@ -351,7 +351,13 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.key("to")
 		e.b = append(e.b, `{"address":[`...)
 		n := 0
-		if len(r.Recipient) > 0 {
+		// the envelope recipient: on delivery lines the original address
+		// <...> when Exim shows one (the delivered form, a local part, a
+		// pipe or a file, is exim.rcpt.address)
+		if len(r.Parent) > 0 {
+			e.b = appendString(e.b, r.Parent)
+			n++
+		} else if len(r.Recipient) > 0 {
 			e.b = appendString(e.b, r.Recipient)
 			n++
 		}
@@ -616,8 +622,9 @@ func (r *Record) appendExim(e *enc, remote string) {
 		e.boolean("null", true)
 		e.close()
 	}
-	if len(r.Parent) > 0 {
+	if r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" {
 		e.open("rcpt")
+		e.str("address", r.Recipient)
 		e.str("parent", r.Parent)
 		e.close()
 	}

@@ -362,7 +362,9 @@ func parseHostAt(s []byte, h *Host) int {
 			for j < len(s) && isDigit(s[j]) {
 				j++
 			}
-			h.Port, _ = atoi(s[i+1 : j])
+			if port, ok := atoi(s[i+1 : j]); ok && port <= 65535 {
+				h.Port = port
+			}
 			i = j
 		} else if i+1 < len(s) && s[i] == ':' && s[i+1] >= 'A' && s[i+1] <= 'Z' {
 			// a non-numeric port (the test suite's PORT_D placeholder)
@@ -425,8 +427,9 @@ func parseDuration(s []byte) (float64, bool) {
 	if any {
 		total += cur + frac
 	}
-	// more than 1000 years is not a duration Exim writes
-	if total > 1000*365*86400 {
+	// more than 100 years is not a duration Exim writes (and would not fit
+	// event.duration in nanoseconds)
+	if total > 100*366*86400 {
 		return 0, false
 	}
 	return total, true
