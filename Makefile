@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/eximship
 
-.PHONY: build test test-unit demo stack-up stack-down stack-status fuzz bench lint
+.PHONY: build test test-unit test-stack demo stack-up stack-down stack-status stack-logs stack-reset stack-fetch deps fuzz bench lint
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eximship
@@ -23,6 +23,25 @@ stack-down:
 
 stack-status:
 	scripts/stack status
+
+stack-logs:
+	scripts/stack logs
+
+# Stop the stack and delete its data (topics, indices, data streams).
+stack-reset:
+	scripts/stack reset
+
+# Download and verify the pinned Kafka/Elasticsearch artifacts only.
+stack-fetch:
+	scripts/stack fetch
+
+# Debian packages and Maven artifacts for a fresh machine.
+deps:
+	scripts/install-deps
+
+# Only the stack's own integration tests (needs scripts/stack up).
+test-stack:
+	$(GO) test -count=1 -v ./internal/stackcheck/
 
 demo: build
 	scripts/demo
