@@ -630,9 +630,7 @@ func (r *Record) appendExim(e *enc, remote string) {
 	}
 	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
 		e.open("smtp")
-		if remote == "source" {
-			e.text("helo", r.Host.Helo, &r.scratch)
-		}
+		e.text("helo", r.Host.Helo, &r.scratch)
 		e.text("command", r.Command, &r.scratch)
 		e.str("commands", r.Commands)
 		e.text("confirmation", r.Confirmation, &r.scratch)
@@ -645,9 +643,6 @@ func (r *Record) appendExim(e *enc, remote string) {
 	if len(r.Host.Name) > 0 || r.Has(FlagContinued) || len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
 		e.open("host")
 		e.str("name", r.Host.Name)
-		if remote == "destination" {
-			e.text("helo", r.Host.Helo, &r.scratch)
-		}
 		if len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
 			e.str("address", r.Host.IP)
 		}

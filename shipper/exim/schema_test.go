@@ -1,0 +1,135 @@
+package exim
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFields checks docs/PARSER.md's field list as code (Fields): every
+// field written for the fixtures, the fuzz seeds and the corpus is listed,
+// with a JSON value of the listed kind, and every listed field is written
+// at least once (no stale names).
+func TestFields(t *testing.T) {
+	byName := map[string]Field{}
+	for _, f := range Fields() {
+		if _, dup := byName[f.Name]; dup {
+			t.Errorf("field %s listed twice", f.Name)
+		}
+		byName[f.Name] = f
+	}
+	var inputs [][]byte
+	metas := []Meta{}
+	for _, fx := range loadFixtures(t) {
+		inputs = append(inputs, fx.input)
+		metas = append(metas, Meta{HostName: fx.opts["host"], FilePath: fx.opts["path"], Dataset: fx.opts["dataset"]})
+	}
+	seeds, _ := filepath.Glob("testdata/fuzz/FuzzParse/*")
+	for _, f := range seeds {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "go test fuzz v1\n[]byte(\"...\")\n"
+		_, lit, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		lit = strings.TrimSuffix(strings.TrimPrefix(lit, "[]byte("), ")")
+		in, err := strconv.Unquote(lit)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		inputs = append(inputs, []byte(in))
+		metas = append(metas, Meta{})
+	}
+	if dir := corpusDir(t); dirExists(dir) {
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
+				return err
+			}
+			for _, e := range readEntries(t, path, strings.Contains(path, "rejectlog")) {
+				inputs = append(inputs, e)
+				metas = append(metas, Meta{})
+			}
+			return nil
+		})
+	}
+	p := NewParser(Options{Location: time.UTC})
+	var r Record
+	seen := map[string]int{}
+	for i, in := range inputs {
+		r.Meta = metas[i]
+		p.Parse(in, &r)
+		var v any
+		if err := json.Unmarshal(r.AppendJSON(nil), &v); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		flat := map[string]any{}
+		flatten("", v, flat)
+		for k, val := range flat {
+			seen[k]++
+			f, ok := byName[k]
+			if !ok {
+				if seen[k] == 1 {
+					t.Errorf("field %s (from %q) is not in Fields()", k, in)
+				}
+				continue
+			}
+			if !kindMatches(f, val) {
+				t.Errorf("field %s = %#v (from %q) does not match type %s (array %v)", k, val, in, f.Type, f.Array)
+			}
+		}
+	}
+	var never []string
+	for name := range byName {
+		if seen[name] == 0 {
+			never = append(never, name)
+		}
+	}
+	sort.Strings(never)
+	if len(never) > 0 {
+		t.Errorf("fields listed but never written by any fixture or corpus line: %v", never)
+	}
+}
+
+func dirExists(d string) bool {
+	st, err := os.Stat(d)
+	return err == nil && st.IsDir()
+}
+
+func kindMatches(f Field, v any) bool {
+	if arr, ok := v.([]any); ok {
+		if !f.Array {
+			return false
+		}
+		for _, x := range arr {
+			if !scalarMatches(f.Type, x) {
+				return false
+			}
+		}
+		return true
+	}
+	return !f.Array && scalarMatches(f.Type, v)
+}
+
+func scalarMatches(typ string, v any) bool {
+	switch typ {
+	case "keyword", "wildcard", "text", "match_only_text", "ip", "date":
+		_, ok := v.(string)
+		return ok
+	case "long":
+		n, ok := v.(float64)
+		return ok && n == math.Trunc(n)
+	case "double":
+		_, ok := v.(float64)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	}
+	return false
+}
