@@ -1,0 +1,222 @@
+// Package mapping holds eximship's Elasticsearch index templates, embedded
+// as JSON, and installs them: composable index templates (with component
+// templates) for the data streams logs-exim.<dataset>-<namespace> and for
+// the dead-letter stream eximship-deadletter-<namespace>, and an ILM policy
+// when the cluster has ILM.
+//
+// The templates use only what every Elasticsearch 8 node has (server
+// mappers; no match_only_text, wildcard, constant_keyword, ingest pipeline
+// or painless), so they install on a minimal node too. ILM is the one
+// optional feature: detected at install time, referenced only when present.
+package mapping
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+)
+
+//go:embed templates/*.json
+var files embed.FS
+
+// Kinds of Template.
+const (
+	ILMPolicy         = "ilm_policy"
+	ComponentTemplate = "component_template"
+	IndexTemplate     = "index_template"
+)
+
+// Names and patterns.
+const (
+	// LogsTemplate is the index template of logs-exim.*-*.
+	LogsTemplate = "eximship-logs-exim"
+	// LogsPattern matches eximship's data streams.
+	LogsPattern = "logs-exim.*-*"
+	// DeadLetterTemplate is the index template of the dead-letter streams.
+	DeadLetterTemplate = "eximship-deadletter"
+	// DeadLetterPattern matches the dead-letter streams.
+	DeadLetterPattern = "eximship-deadletter-*"
+	// SettingsComponent carries the index settings (and the ILM policy name).
+	SettingsComponent = "eximship-logs-exim-settings"
+	// MappingsComponent carries the ECS mappings of the Exim documents.
+	MappingsComponent = "eximship-logs-exim-mappings"
+	// DeadLetterComponent carries the mappings of the dead letters.
+	DeadLetterComponent = "eximship-deadletter-mappings"
+	// DefaultILMPolicy is the policy eximship creates and references when
+	// the cluster has ILM and Options.ILMPolicy is empty.
+	DefaultILMPolicy = "eximship-logs"
+)
+
+// Template is one object to install.
+type Template struct {
+	// Kind is ILMPolicy, ComponentTemplate or IndexTemplate.
+	Kind string
+	Name string
+	// Body is the JSON sent with PUT.
+	Body json.RawMessage
+}
+
+// Path is the REST path of the template.
+func (t Template) Path() string {
+	switch t.Kind {
+	case ILMPolicy:
+		return "/_ilm/policy/" + t.Name
+	case ComponentTemplate:
+		return "/_component_template/" + t.Name
+	default:
+		return "/_index_template/" + t.Name
+	}
+}
+
+// Version is the "version" field of the template (0 for ILM policies).
+func (t Template) Version() int {
+	var v struct {
+		Version int `json:"version"`
+	}
+	_ = json.Unmarshal(t.Body, &v)
+	return v.Version
+}
+
+// order is the install order: policies, then component templates, then
+// the index templates that compose them.
+var order = map[string]int{ILMPolicy: 0, ComponentTemplate: 1, IndexTemplate: 2}
+
+// Templates returns the objects to install, in install order. ilmPolicy,
+// when not empty, is set as index.lifecycle.name in the settings component;
+// when it is DefaultILMPolicy, the policy itself is included. With an empty
+// ilmPolicy the result is what a cluster without ILM needs.
+func Templates(ilmPolicy string) ([]Template, error) {
+	ents, err := fs.ReadDir(files, "templates")
+	if err != nil {
+		return nil, err
+	}
+	var out []Template
+	for _, e := range ents {
+		name := strings.TrimSuffix(e.Name(), ".json")
+		kind, tname, ok := strings.Cut(name, "-")
+		if !ok {
+			return nil, fmt.Errorf("mapping: bad template file name %s", e.Name())
+		}
+		switch kind {
+		case "ilm":
+			if ilmPolicy != DefaultILMPolicy || tname != DefaultILMPolicy {
+				continue
+			}
+			kind = ILMPolicy
+		case "component":
+			kind = ComponentTemplate
+		case "index":
+			kind = IndexTemplate
+		default:
+			return nil, fmt.Errorf("mapping: bad template file name %s", e.Name())
+		}
+		body, err := files.ReadFile("templates/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(body) {
+			return nil, fmt.Errorf("mapping: %s is not valid JSON", e.Name())
+		}
+		if tname == SettingsComponent && ilmPolicy != "" {
+			body, err = withLifecycle(body, ilmPolicy)
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, Template{Kind: kind, Name: tname, Body: compact(body)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Kind] < order[out[j].Kind] })
+	return out, nil
+}
+
+// withLifecycle sets template.settings.index.lifecycle.name.
+func withLifecycle(body []byte, policy string) ([]byte, error) {
+	var t map[string]any
+	if err := json.Unmarshal(body, &t); err != nil {
+		return nil, err
+	}
+	settings := dig(t, "template", "settings", "index")
+	settings["lifecycle"] = map[string]any{"name": policy}
+	return json.Marshal(t)
+}
+
+// dig returns the object at path, creating missing levels.
+func dig(m map[string]any, path ...string) map[string]any {
+	for _, k := range path {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	return m
+}
+
+func compact(b []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// Fields returns the mapped fields of the Exim documents (the mappings
+// component): dotted path → type. Multi-fields appear as their own paths
+// (e.g. "email.subject.text").
+func Fields() (map[string]string, error) {
+	return componentFields(MappingsComponent)
+}
+
+// DeadLetterFields is Fields for the dead-letter mapping.
+func DeadLetterFields() (map[string]string, error) {
+	return componentFields(DeadLetterComponent)
+}
+
+func componentFields(name string) (map[string]string, error) {
+	body, err := files.ReadFile("templates/component-" + name + ".json")
+	if err != nil {
+		return nil, err
+	}
+	var t struct {
+		Template struct {
+			Mappings mappingNode `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return nil, fmt.Errorf("mapping: %s: %w", name, err)
+	}
+	out := map[string]string{}
+	walk("", t.Template.Mappings.Properties, out)
+	return out, nil
+}
+
+type mappingNode struct {
+	Type       string                 `json:"type"`
+	Properties map[string]mappingNode `json:"properties"`
+	Fields     map[string]mappingNode `json:"fields"`
+}
+
+func walk(prefix string, props map[string]mappingNode, out map[string]string) {
+	for k, n := range props {
+		p := prefix + k
+		if n.Properties != nil {
+			walk(p+".", n.Properties, out)
+			if n.Type == "" {
+				continue
+			}
+		}
+		t := n.Type
+		if t == "" {
+			t = "object"
+		}
+		out[p] = t
+		for fk, fn := range n.Fields {
+			out[p+"."+fk] = fn.Type
+		}
+	}
+}
