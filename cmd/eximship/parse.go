@@ -101,8 +101,8 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		if err := p.parseFile(f); err != nil {
-			if p.werr != nil {
-				break // stdout is gone: nothing more can be written
+			if p.werr != nil || ctx.Err() != nil {
+				break // stdout is gone, or interrupted
 			}
 			failed++
 			e.log.Error("cannot read input", "file", f, "error", err)
