@@ -61,10 +61,15 @@ func (e *enc) close() {
 	e.depth--
 }
 
+// str writes k: v unless v is empty. It is small enough to be inlined, so
+// the many absent fields cost a length check, not a call.
 func (e *enc) str(k string, v []byte) {
-	if len(v) == 0 {
-		return
+	if len(v) != 0 {
+		e.strAlways(k, v)
 	}
+}
+
+func (e *enc) strAlways(k string, v []byte) {
 	e.key(k)
 	e.b = appendString(e.b, v)
 }
@@ -211,9 +216,12 @@ func unescapeExim(dst, v []byte) []byte {
 
 // text writes an escaped Exim value decoded.
 func (e *enc) text(k string, v []byte, scratch *[]byte) {
-	if len(v) == 0 {
-		return
+	if len(v) != 0 {
+		e.textAlways(k, v, scratch)
 	}
+}
+
+func (e *enc) textAlways(k string, v []byte, scratch *[]byte) {
 	if bytes.IndexByte(v, '\\') < 0 {
 		e.str(k, v)
 		return
