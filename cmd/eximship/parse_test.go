@@ -400,3 +400,16 @@ func TestParsePerLine(t *testing.T) {
 		t.Errorf("continuation line alone: %v", ds[2])
 	}
 }
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestParseWriteError(t *testing.T) {
+	var errb bytes.Buffer
+	big := strings.Repeat("2024-06-29 16:04:20 1sNbxE-000Gf2-2L Completed\n", 50000)
+	code := realMain([]string{"parse", "-", td + "mainlog"}, &env{stdin: strings.NewReader(big), stdout: failWriter{}, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))})
+	if code != 1 || !strings.Contains(errb.String(), "write output") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
