@@ -174,6 +174,15 @@ func New(c Config) (*Exim, error) {
 	return p, nil
 }
 
+// Factory validates c and returns a constructor of processors, one per
+// pipeline worker, as shipper.New expects.
+func Factory(c Config) (func() (shipper.Processor, error), error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return func() (shipper.Processor, error) { return New(c) }, nil
+}
+
 // Stream returns the data stream of a dataset hint.
 func (p *Exim) Stream(d frame.Dataset) string { return p.streams[d] }
 

@@ -476,3 +476,22 @@ func TestProcessRecoversFromPanic(t *testing.T) {
 		t.Errorf("after the panic: %v", docs)
 	}
 }
+
+func TestFactory(t *testing.T) {
+	if _, err := Factory(Config{Namespace: "Bad"}); err == nil {
+		t.Error("invalid config accepted")
+	}
+	newProc, err := Factory(Config{Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newProc()
+	b, _ := newProc()
+	if a == b {
+		t.Error("processors shared between workers")
+	}
+	docs, err := a.Process(shipper.Message{Position: pos, Value: []byte("2024-06-29 16:04:19 x")}, nil)
+	if err != nil || len(docs) != 1 {
+		t.Errorf("%v %v", docs, err)
+	}
+}
