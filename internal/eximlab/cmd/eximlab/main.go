@@ -7,6 +7,9 @@
 //	eximlab generate -dir DIR -relay N -normal M [-seed S]
 //	    runs a realistic mix of N rejected relay attempts and M accepted
 //	    mails, runs the queue and prints the path of the main log
+//	eximlab replicate -in LOG -out FILE -lines N
+//	    repeats LOG with shifted timestamps and remapped message ids until
+//	    FILE has at least N lines (benchmark input)
 //	eximlab serve [-dir DIR] [-log-selector S]
 //	    starts the lab daemon, prints its lab directory and port, and runs
 //	    until interrupted (for manual experiments)
@@ -39,6 +42,8 @@ func main() {
 		err = generate(ctx, os.Args[2:])
 	case "serve":
 		err = serve(ctx, os.Args[2:])
+	case "replicate":
+		err = replicate(os.Args[2:])
 	default:
 		usage()
 	}
@@ -49,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: eximlab capture -out DIR | eximlab generate -dir DIR -relay N -normal M [-seed S]")
+	fmt.Fprintln(os.Stderr, "usage: eximlab capture -out DIR | generate -dir DIR -relay N -normal M [-seed S] | replicate -in LOG -out FILE -lines N | serve")
 	os.Exit(2)
 }
 
@@ -101,5 +106,22 @@ func serve(ctx context.Context, args []string) error {
 	defer l.Close()
 	fmt.Printf("dir=%s port=%d sink=%d\n", l.Dir, l.Port, l.Sink().Port())
 	<-ctx.Done()
+	return nil
+}
+
+func replicate(args []string) error {
+	fs := flag.NewFlagSet("replicate", flag.ExitOnError)
+	in := fs.String("in", "", "Exim log to repeat (required)")
+	out := fs.String("out", "", "output file (required)")
+	lines := fs.Int("lines", 1000000, "minimum number of lines to write")
+	_ = fs.Parse(args)
+	if *in == "" || *out == "" {
+		return fmt.Errorf("replicate: -in and -out are required")
+	}
+	n, err := eximlab.ReplicateFile(*in, *out, *lines)
+	if err != nil {
+		return err
+	}
+	slog.Info("replicated", "out", *out, "lines", n)
 	return nil
 }
