@@ -180,14 +180,15 @@ type Record struct {
 	Body          []byte  // the text after timestamp, pid and message id
 	ACL           []byte  // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
 	scratch       []byte
+	scratch2      []byte
 	fieldsPresent bool
 }
 
 // Reset clears r for reuse, keeping allocated capacity.
 func (r *Record) Reset() {
-	s := r.scratch[:0]
+	s, s2 := r.scratch[:0], r.scratch2[:0]
 	*r = Record{}
-	r.scratch = s
+	r.scratch, r.scratch2 = s, s2
 }
 
 // Has reports whether flag f is set.

@@ -49,3 +49,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeWords: RFC 2047 decoding never panics, never shrinks text
+// without an encoded-word, and leaves text without "=?" unchanged.
+func FuzzDecodeWords(f *testing.F) {
+	for _, s := range []string{"=?UTF-8?B?Q2Fmw6k=?=", "a =?iso-8859-1?Q?cr=E8me_br=FBl=E9e?= b", "=?x?q?", "=?utf-8?b?====?=", "plain"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		out := decodeWords(nil, s)
+		if !bytes.Contains(s, []byte("=?")) && !bytes.Equal(out, s) {
+			t.Fatalf("changed text without encoded-words: %q -> %q", s, out)
+		}
+	})
+}

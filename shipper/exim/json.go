@@ -394,7 +394,12 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 	e.str("local_id", r.MessageID)
 	e.text("message_id", stripAngle(r.HeaderID), &r.scratch)
-	e.text("subject", r.Subject, &r.scratch)
+	if len(r.Subject) > 0 {
+		// Exim's escapes, then RFC 2047 encoded-words
+		r.scratch = unescapeExim(r.scratch[:0], r.Subject)
+		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
+		e.str("subject", r.scratch2)
+	}
 	e.close()
 
 	if len(r.Cipher) > 0 || len(r.PeerDN) > 0 || len(r.SNI) > 0 {
