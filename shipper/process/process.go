@@ -28,9 +28,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/exim"
@@ -227,20 +229,48 @@ func (p *Exim) emit(e *frame.Entry) {
 }
 
 func (p *Exim) addDoc(body, original []byte, stream string) {
-	// One allocation per document: the pipeline keeps Body and Original
-	// until the batch is written.
-	mem := make([]byte, len(body)+len(original))
-	copy(mem, body)
-	copy(mem[len(body):], original)
+	// One allocation per document for Body, Original and ID: the pipeline
+	// keeps them until the batch is written, and nothing writes to them.
+	idLen := len(p.pos.Topic) + 3 + decLen(int64(p.pos.Partition)) + decLen(p.pos.Offset) + decLen(int64(p.n))
+	mem := make([]byte, 0, len(body)+len(original)+idLen)
+	mem = append(mem, body...)
+	mem = append(mem, original...)
+	mem = appendDocID(mem, p.pos, p.n)
+	nb, no := len(body), len(body)+len(original)
+	id := mem[no:]
 	p.docs = append(p.docs, shipper.Doc{
-		ID:       shipper.DocID(p.pos, p.n),
+		ID:       unsafe.String(unsafe.SliceData(id), len(id)),
 		Stream:   stream,
-		Body:     mem[:len(body):len(body)],
+		Body:     mem[:nb:nb],
 		Pos:      p.pos,
 		Entry:    p.n,
-		Original: mem[len(body):],
+		Original: mem[nb:no:no],
 	})
 	p.n++
+}
+
+// appendDocID appends shipper.DocID(pos, entry) (tests check they agree).
+func appendDocID(b []byte, pos shipper.Position, entry int) []byte {
+	b = append(b, pos.Topic...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(pos.Partition), 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, pos.Offset, 10)
+	b = append(b, '-')
+	return strconv.AppendInt(b, int64(entry), 10)
+}
+
+func decLen(v int64) int {
+	n := 1
+	if v < 0 {
+		n++
+		v = -v
+	}
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
 }
 
 // errOrphan marks a continuation line that arrived without its entry.
