@@ -3,6 +3,31 @@
 // client, and collects the logs it writes. It produces the real-Exim
 // fixtures of shipper/exim, the logs its integration tests parse, and the
 // traffic of the demo. Nothing here talks to a non-loopback address.
+//
+// What running Debian's exim4 (4.96) this way needs, found by trying:
+//
+//   - `exim4 -C conf` as root: the file must be owned by root and not
+//     group/world writable. It is not in /etc/exim4/trusted_configs, so
+//     Exim drops privilege: the daemon (-bdf), queue runners and deliveries
+//     run as exim_user (Debian-exim), and every re-exec logs "exim user
+//     lost privilege for using -C option" to the main AND panic logs. The
+//     lab directory is chowned to that user, its ancestors must be
+//     searchable by others (t.TempDir()'s 0700 parent is not), and local
+//     transports set user/group explicitly. Nothing system-wide is changed.
+//     As non-root, Exim runs as the caller (untested here: CI runs as root).
+//   - 4.94+ taint checks: $local_part in a file name is refused at delivery
+//     ("Tainted ... not permitted", deferral + panic log); the lab uses
+//     $local_part_data, except for one "legacy" user kept on purpose.
+//   - 4.96 advertises PIPECONNECT to every host by default, which disables
+//     the "input sent without waiting for greeting" check: the early-talker
+//     address is excluded from pipelining_connect_advertise_hosts and its
+//     connect ACL waits 1s (an ACL delay of "300ms" is a syntax error in
+//     4.96, logged as a temporary rejection).
+//   - queue_only + queue_run_in_order make deliveries happen only in the
+//     explicit `exim -qff` runs, in arrival order, so logs are reproducible.
+//   - DNS: host_lookup is limited to one address (reverse lookups fail fast
+//     here, giving "no host name found"); all routing is by IP literal
+//     (manualroute with self = send), so no DNS query is ever needed.
 package eximlab
 
 import (
