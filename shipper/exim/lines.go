@@ -156,6 +156,21 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			r.pidEq(s)
 			return true
 		}
+	case 'C':
+		if rest, ok := cut(s, "Connection from "); ok {
+			// "Connection from [ip]:port I=[ip]:port refused: too many
+			// connections from that IP address" (smtp_accept_max_per_host,
+			// smtp_accept_max)
+			r.Action = ActionConnRejected
+			n := parseHostAt(rest, &r.Host)
+			rest, _ = cut(rest[n:], " ")
+			rest = r.parseFields(rest, ctxOther)
+			r.reasonAfterColon(rest)
+			if r.Reason == nil {
+				r.Reason = rest
+			}
+			return true
+		}
 	case 'V':
 		if rest, ok := cut(s, "VRFY failed for "); ok {
 			r.Action = ActionCommandRejected
