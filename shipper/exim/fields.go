@@ -40,27 +40,87 @@ func fieldKey(s []byte) (key string, n int, bare bool, ok bool) {
 // keyOther stands for an upper-case field letter the parser does not know.
 const keyOther = "?"
 
-// knownKey returns the constant string for a field key (no allocation).
+// knownKey returns the constant string for a field key (no allocation; a
+// switch on a converted []byte compiles to a search without converting).
 func knownKey(b []byte) string {
-	for _, k := range fieldKeys {
-		if string(b) == k {
-			return k
-		}
+	switch string(b) {
+	case "H":
+		return "H"
+	case "P":
+		return "P"
+	case "S":
+		return "S"
+	case "R":
+		return "R"
+	case "T":
+		return "T"
+	case "C":
+		return "C"
+	case "I":
+		return "I"
+	case "F":
+		return "F"
+	case "U":
+		return "U"
+	case "X":
+		return "X"
+	case "A":
+		return "A"
+	case "D":
+		return "D"
+	case "Q":
+		return "Q"
+	case "id":
+		return "id"
+	case "QT":
+		return "QT"
+	case "DT":
+		return "DT"
+	case "RT":
+		return "RT"
+	case "Ci":
+		return "Ci"
+	case "CV":
+		return "CV"
+	case "DN":
+		return "DN"
+	case "PS":
+		return "PS"
+	case "ST":
+		return "ST"
+	case "id*":
+		return "id*"
+	case "M8S":
+		return "M8S"
+	case "PRX":
+		return "PRX"
+	case "SNI":
+		return "SNI"
+	case "DKIM":
+		return "DKIM"
 	}
 	return ""
 }
 
 func knownFlag(b []byte) string {
-	for _, k := range [...]string{"K", "L", "L-", "L.", "DS", "PRDR", "TFO"} {
-		if string(b) == k {
-			return k
-		}
+	switch string(b) {
+	case "K":
+		return "K"
+	case "L":
+		return "L"
+	case "L-":
+		return "L-"
+	case "L.":
+		return "L."
+	case "DS":
+		return "DS"
+	case "PRDR":
+		return "PRDR"
+	case "TFO":
+		return "TFO"
 	}
 	return ""
 }
-
-var fieldKeys = [...]string{"H", "P", "S", "R", "T", "C", "I", "F", "U", "X", "A", "id", "QT", "DT", "RT",
-	"Ci", "CV", "D", "DKIM", "DN", "id*", "M8S", "PRX", "PS", "Q", "SNI", "ST"}
 
 func isFieldStart(s []byte) bool {
 	_, _, _, ok := fieldKey(s)

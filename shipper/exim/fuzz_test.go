@@ -63,3 +63,21 @@ func FuzzDecodeWords(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendString: the JSON string encoder round-trips through
+// encoding/json (invalid UTF-8 as U+FFFD) for any bytes.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text of some length", "quote\" back\\slash", "ctl\x01\x1f\x7f", "\xff\xfe utf8 é ü \u2028", "12345678\"2345678\\"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		out := appendString(nil, s)
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%q -> %s: %v", s, out, err)
+		}
+		if want := validUTF8(s); got != want {
+			t.Fatalf("%q -> %q, want %q", s, got, want)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package exim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"time"
@@ -31,14 +32,14 @@ func (e *enc) flush() {
 	}
 }
 
+// key0 writes a key; k is the quoted key with its colon (`"name":`), so
+// that a key costs one append.
 func (e *enc) key0(k string) {
 	if !e.first[e.depth] {
 		e.b = append(e.b, ',')
 	}
 	e.first[e.depth] = false
-	e.b = append(e.b, '"')
 	e.b = append(e.b, k...)
-	e.b = append(e.b, '"', ':')
 }
 
 func (e *enc) key(k string) {
@@ -117,9 +118,9 @@ func appendString(dst []byte, v []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
-		// fast path: runs of safe ASCII, 4 bytes per step
-		for i+4 <= len(v) && jsonSafe[v[i]] && jsonSafe[v[i+1]] && jsonSafe[v[i+2]] && jsonSafe[v[i+3]] {
-			i += 4
+		// fast path: runs of safe ASCII, 8 bytes per step
+		for i+8 <= len(v) && !needsEscape(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8
 		}
 		for i < len(v) && jsonSafe[v[i]] {
 			i++
@@ -152,6 +153,19 @@ func appendString(dst []byte, v []byte) []byte {
 	}
 	dst = append(dst, v[start:]...)
 	return append(dst, '"')
+}
+
+// needsEscape reports whether a byte of the 8-byte word x may need
+// escaping: < 0x20, '"', '\\' or >= 0x80 (SWAR; false positives only send
+// the caller to the byte loop).
+func needsEscape(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	t := (x - 0x20*lo) &^ x // bytes < 0x20
+	q := x ^ ('"' * lo)
+	t |= (q - lo) &^ q // bytes == '"'
+	b := x ^ ('\\' * lo)
+	t |= (b - lo) &^ b // bytes == '\\'
+	return (t|x)&hi != 0
 }
 
 func appendEscapedByte(dst []byte, c byte) []byte {
@@ -237,57 +251,57 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	e.first[0] = true
 	e.b = append(e.b, '{')
 	if !r.Time.IsZero() {
-		e.key("@timestamp")
+		e.key(`"@timestamp":`)
 		e.b = appendTimestamp(e.b, r.Time)
 	}
 	if len(r.Body) > 0 && textActions(r.Action) {
-		e.text("message", r.Body, &r.scratch)
+		e.text(`"message":`, r.Body, &r.scratch)
 	}
 
 	info := actionInfos[r.Action]
-	e.open("event")
-	e.strs("action", r.Action)
+	e.open(`"event":`)
+	e.strs(`"action":`, r.Action)
 	if info.category != "" {
-		e.key("category")
+		e.key(`"category":`)
 		e.b = append(e.b, '[', '"')
 		e.b = append(e.b, info.category...)
 		e.b = append(e.b, '"', ']')
 	}
-	e.key("type")
+	e.key(`"type":`)
 	e.b = append(e.b, '[', '"')
 	e.b = append(e.b, info.typ...)
 	e.b = append(e.b, '"', ']')
-	e.strs("outcome", info.outcome)
-	e.strs("kind", "event")
-	e.strs("dataset", r.Meta.Dataset)
+	e.strs(`"outcome":`, info.outcome)
+	e.strs(`"kind":`, "event")
+	e.strs(`"dataset":`, r.Meta.Dataset)
 	if r.Has(FlagHasD) {
-		e.int("duration", int64(r.Duration*1e9))
+		e.int(`"duration":`, int64(r.Duration*1e9))
 	}
-	e.str("original", r.Original)
+	e.str(`"original":`, r.Original)
 	e.close()
 
 	if r.Err != nil {
-		e.open("error")
-		e.strs("message", r.Err.Error())
+		e.open(`"error":`)
+		e.strs(`"message":`, r.Err.Error())
 		e.close()
 	}
 
-	e.open("process")
-	e.strs("name", "exim")
+	e.open(`"process":`)
+	e.strs(`"name":`, "exim")
 	if r.PID > 0 {
-		e.int("pid", int64(r.PID))
+		e.int(`"pid":`, int64(r.PID))
 	}
 	e.close()
 
 	if r.Meta.HostName != "" {
-		e.open("host")
-		e.strs("name", r.Meta.HostName)
+		e.open(`"host":`)
+		e.strs(`"name":`, r.Meta.HostName)
 		e.close()
 	}
 	if r.Meta.FilePath != "" {
-		e.open("log")
-		e.open("file")
-		e.strs("path", r.Meta.FilePath)
+		e.open(`"log":`)
+		e.open(`"file":`)
+		e.strs(`"path":`, r.Meta.FilePath)
 		e.close()
 		e.close()
 	}
@@ -298,24 +312,28 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if r.outbound() {
 		remote, local = "destination", "source"
 	}
-	r.appendPeer(&e, remote, &r.Host)
-	r.appendPeer(&e, local, &r.Interface)
-
-	// related
+	// each address is checked once
+	ips := [3][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP}
+	var okIP [3]bool
 	nip := 0
-	for _, ip := range [...][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP} {
-		if validIP(ip) {
+	for i, ip := range ips {
+		if len(ip) > 0 && validIP(ip) {
+			okIP[i] = true
 			nip++
 		}
 	}
+	r.appendPeer(&e, remote, &r.Host, okIP[0])
+	r.appendPeer(&e, local, &r.Interface, okIP[1])
+
+	// related
 	if nh := relatedHosts(r); nip > 0 || nh > 0 {
-		e.open("related")
+		e.open(`"related":`)
 		if nip > 0 {
-			e.key("ip")
+			e.key(`"ip":`)
 			e.b = append(e.b, '[')
 			n := 0
-			for _, ip := range [...][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP} {
-				if validIP(ip) {
+			for i, ip := range ips {
+				if okIP[i] {
 					if n > 0 {
 						e.b = append(e.b, ',')
 					}
@@ -326,7 +344,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			e.b = append(e.b, ']')
 		}
 		if nh > 0 {
-			e.key("hosts")
+			e.key(`"hosts":`)
 			e.b = append(e.b, '[')
 			k := 0
 			for i, h := range [...][]byte{r.Host.Name, r.Host.Helo} {
@@ -344,9 +362,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 
 	// email
-	e.open("email")
+	e.open(`"email":`)
 	if len(r.Sender) > 0 || len(r.EnvelopeFrom) > 0 {
-		e.key("from")
+		e.key(`"from":`)
 		e.b = append(e.b, `{"address":[`...)
 		if len(r.Sender) > 0 {
 			e.b = appendString(e.b, r.Sender)
@@ -356,7 +374,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.b = append(e.b, ']', '}')
 	}
 	if len(r.Recipient) > 0 || len(r.Recipients) > 0 || len(r.EnvelopeTo) > 0 {
-		e.key("to")
+		e.key(`"to":`)
 		e.b = append(e.b, `{"address":[`...)
 		n := 0
 		// the envelope recipient: on delivery lines the original address
@@ -392,53 +410,53 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		}
 		e.b = append(e.b, ']', '}')
 	}
-	e.str("local_id", r.MessageID)
-	e.text("message_id", stripAngle(r.HeaderID), &r.scratch)
+	e.str(`"local_id":`, r.MessageID)
+	e.text(`"message_id":`, stripAngle(r.HeaderID), &r.scratch)
 	if len(r.Subject) > 0 {
 		// Exim's escapes, then RFC 2047 encoded-words
 		r.scratch = unescapeExim(r.scratch[:0], r.Subject)
 		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
-		e.str("subject", r.scratch2)
+		e.str(`"subject":`, r.scratch2)
 	}
 	e.close()
 
 	if len(r.Cipher) > 0 || len(r.PeerDN) > 0 || len(r.SNI) > 0 {
-		e.open("tls")
+		e.open(`"tls":`)
 		if len(r.Cipher) > 0 {
 			proto, version, cipher := splitCipher(r.Cipher)
-			e.str("cipher", cipher)
-			e.str("version", version)
-			e.str("version_protocol", proto)
+			e.str(`"cipher":`, cipher)
+			e.str(`"version":`, version)
+			e.str(`"version_protocol":`, proto)
 		}
 		// the peer certificate is the client's on reception and the
 		// server's on delivery; SNI is always what the client asked for.
 		if remote == "source" {
-			e.open("client")
-			e.text("subject", r.PeerDN, &r.scratch)
-			e.str("server_name", r.SNI)
+			e.open(`"client":`)
+			e.text(`"subject":`, r.PeerDN, &r.scratch)
+			e.str(`"server_name":`, r.SNI)
 			e.close()
 		} else {
-			e.open("client")
-			e.str("server_name", r.SNI)
+			e.open(`"client":`)
+			e.str(`"server_name":`, r.SNI)
 			e.close()
-			e.open("server")
-			e.text("subject", r.PeerDN, &r.scratch)
+			e.open(`"server":`)
+			e.text(`"subject":`, r.PeerDN, &r.scratch)
 			e.close()
 		}
 		e.close()
 	}
 
 	if len(r.AuthID) > 0 {
-		e.open("user")
-		e.str("name", r.AuthID)
+		e.open(`"user":`)
+		e.str(`"name":`, r.AuthID)
 		e.close()
 	} else if len(r.User) > 0 {
-		e.open("user")
-		e.str("name", r.User)
+		e.open(`"user":`)
+		e.str(`"name":`, r.User)
 		e.close()
 	}
 
-	r.appendExim(&e, remote)
+	r.appendExim(&e, remote, len(r.Host.IP) > 0 && !okIP[0])
 	e.b = append(e.b, '}')
 	return e.b
 }
@@ -466,24 +484,28 @@ func relatedHosts(r *Record) int {
 	return n
 }
 
-func (r *Record) appendPeer(e *enc, name string, h *Host) {
+func (r *Record) appendPeer(e *enc, name string, h *Host, ipOK bool) {
 	if len(h.IP) == 0 && len(h.Name) == 0 {
 		return
 	}
-	e.open(name)
-	if len(h.IP) > 0 && validIP(h.IP) {
-		e.str("ip", h.IP)
+	if name == "source" {
+		e.open(`"source":`)
+	} else {
+		e.open(`"destination":`)
+	}
+	if ipOK {
+		e.str(`"ip":`, h.IP)
 	}
 	if h.Port > 0 {
-		e.int("port", int64(h.Port))
+		e.int(`"port":`, int64(h.Port))
 	}
 	if hostName(h) {
-		e.str("domain", h.Name)
+		e.str(`"domain":`, h.Name)
 	}
 	if len(h.IP) > 0 {
-		e.str("address", h.IP)
+		e.str(`"address":`, h.IP)
 	} else {
-		e.str("address", h.Name)
+		e.str(`"address":`, h.Name)
 	}
 	e.close()
 }
@@ -627,123 +649,123 @@ func textActions(a string) bool {
 	return false
 }
 
-func (r *Record) appendExim(e *enc, remote string) {
-	e.open("exim")
-	e.strs("flag", r.Flag)
+func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
+	e.open(`"exim":`)
+	e.strs(`"flag":`, r.Flag)
 	if r.Has(FlagNullSender) {
-		e.open("sender")
-		e.boolean("null", true)
+		e.open(`"sender":`)
+		e.boolean(`"null":`, true)
 		e.close()
 	}
 	if r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" {
-		e.open("rcpt")
-		e.str("address", r.Recipient)
-		e.str("parent", r.Parent)
+		e.open(`"rcpt":`)
+		e.str(`"address":`, r.Recipient)
+		e.str(`"parent":`, r.Parent)
 		e.close()
 	}
 	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
-		e.open("smtp")
-		e.text("helo", r.Host.Helo, &r.scratch)
-		e.text("command", r.Command, &r.scratch)
-		e.str("commands", r.Commands)
-		e.text("confirmation", r.Confirmation, &r.scratch)
-		e.str("connection_id", r.ConnID)
+		e.open(`"smtp":`)
+		e.text(`"helo":`, r.Host.Helo, &r.scratch)
+		e.text(`"command":`, r.Command, &r.scratch)
+		e.str(`"commands":`, r.Commands)
+		e.text(`"confirmation":`, r.Confirmation, &r.scratch)
+		e.str(`"connection_id":`, r.ConnID)
 		if r.Has(FlagHasCount) {
-			e.int("connection_count", int64(r.ConnCount))
+			e.int(`"connection_count":`, int64(r.ConnCount))
 		}
 		e.close()
 	}
-	if len(r.Host.Name) > 0 || r.Has(FlagContinued) || len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
-		e.open("host")
-		e.str("name", r.Host.Name)
-		if len(r.Host.IP) > 0 && !validIP(r.Host.IP) {
-			e.str("address", r.Host.IP)
+	if len(r.Host.Name) > 0 || r.Has(FlagContinued) || badHostIP {
+		e.open(`"host":`)
+		e.str(`"name":`, r.Host.Name)
+		if badHostIP {
+			e.str(`"address":`, r.Host.IP)
 		}
 		if r.Has(FlagContinued) {
-			e.boolean("continued", true)
+			e.boolean(`"continued":`, true)
 		}
 		e.close()
 	}
 	if len(r.Proxy.IP) > 0 {
-		e.open("proxy")
-		e.str("address", r.Proxy.IP)
+		e.open(`"proxy":`)
+		e.str(`"address":`, r.Proxy.IP)
 		if r.Proxy.Port > 0 {
-			e.int("port", int64(r.Proxy.Port))
+			e.int(`"port":`, int64(r.Proxy.Port))
 		}
 		e.close()
 	}
-	e.str("protocol", r.Protocol)
+	e.str(`"protocol":`, r.Protocol)
 	if len(r.ReturnPath) > 0 {
 		// P=<> is the null return path: written as ""
-		e.key("return_path")
+		e.key(`"return_path":`)
 		e.b = appendString(e.b, stripAngle(r.ReturnPath))
 	}
 	if r.Has(FlagHasSize) {
-		e.int("size", r.Size)
+		e.int(`"size":`, r.Size)
 	}
-	e.str("bounce_ref", r.BounceRef)
-	e.str("router", r.Router)
-	e.str("transport", r.Transport)
-	e.str("shadow_transport", r.Shadow)
+	e.str(`"bounce_ref":`, r.BounceRef)
+	e.str(`"router":`, r.Router)
+	e.str(`"transport":`, r.Transport)
+	e.str(`"shadow_transport":`, r.Shadow)
 	if len(r.AuthName) > 0 {
-		e.open("auth")
-		e.str("authenticator", r.AuthName)
-		e.str("id", r.AuthID)
-		e.str("sender", r.AuthSender)
+		e.open(`"auth":`)
+		e.str(`"authenticator":`, r.AuthName)
+		e.str(`"id":`, r.AuthID)
+		e.str(`"sender":`, r.AuthSender)
 		e.close()
 	}
-	e.str("user", r.User)
+	e.str(`"user":`, r.User)
 	if len(r.Cipher) > 0 || len(r.CertVerified) > 0 {
-		e.open("tls")
-		e.str("cipher_suite", r.Cipher)
-		e.str("certificate_verified", r.CertVerified)
+		e.open(`"tls":`)
+		e.str(`"cipher_suite":`, r.Cipher)
+		e.str(`"certificate_verified":`, r.CertVerified)
 		e.close()
 	}
 	if r.Has(FlagHasQT) {
-		e.float("queue_time", r.QueueTime)
+		e.float(`"queue_time":`, r.QueueTime)
 	}
 	if r.Has(FlagHasDT) {
-		e.float("delivery_time", r.DeliveryTime)
+		e.float(`"delivery_time":`, r.DeliveryTime)
 	}
 	if r.Has(FlagHasRT) {
-		e.float("receive_time", r.ReceiveTime)
+		e.float(`"receive_time":`, r.ReceiveTime)
 	}
 	if r.Has(FlagHasD) {
-		e.float("duration", r.Duration)
+		e.float(`"duration":`, r.Duration)
 	}
-	e.str("m8s", r.M8S)
-	e.str("pipelining", r.Pipelining)
+	e.str(`"m8s":`, r.M8S)
+	e.str(`"pipelining":`, r.Pipelining)
 	if r.Has(FlagChunking) {
-		e.boolean("chunking", true)
+		e.boolean(`"chunking":`, true)
 	}
 	if r.Has(FlagPRDR) {
-		e.boolean("prdr", true)
+		e.boolean(`"prdr":`, true)
 	}
 	if r.Has(FlagTFO) {
-		e.boolean("tfo", true)
+		e.boolean(`"tfo":`, true)
 	}
 	if r.Has(FlagDNSSEC) {
-		e.boolean("dnssec", true)
+		e.boolean(`"dnssec":`, true)
 	}
-	e.str("dkim", r.DKIM)
-	e.str("protocol_sequence", r.ProtoSeq)
-	e.str("queue", r.Queue)
-	e.str("errno", r.Errno)
-	e.text("reason", r.Reason, &r.scratch)
+	e.str(`"dkim":`, r.DKIM)
+	e.str(`"protocol_sequence":`, r.ProtoSeq)
+	e.str(`"queue":`, r.Queue)
+	e.str(`"errno":`, r.Errno)
+	e.text(`"reason":`, r.Reason, &r.scratch)
 	if r.Has(FlagTemporary) {
-		e.boolean("temporary", true)
+		e.boolean(`"temporary":`, true)
 	}
-	e.str("acl", r.ACL)
-	e.str("version", r.Version)
-	e.str("cwd", r.Cwd)
-	e.str("args", r.Args)
+	e.str(`"acl":`, r.ACL)
+	e.str(`"version":`, r.Version)
+	e.str(`"cwd":`, r.Cwd)
+	e.str(`"args":`, r.Args)
 	if len(r.EnvelopeFrom) > 0 || len(r.EnvelopeTo) > 0 || len(r.Headers) > 0 {
-		e.open("reject")
-		e.str("envelope_from", r.EnvelopeFrom)
-		e.str("envelope_to", r.EnvelopeTo)
-		e.str("headers", r.Headers)
+		e.open(`"reject":`)
+		e.str(`"envelope_from":`, r.EnvelopeFrom)
+		e.str(`"envelope_to":`, r.EnvelopeTo)
+		e.str(`"headers":`, r.Headers)
 		if r.Has(FlagTruncated) {
-			e.boolean("truncated", true)
+			e.boolean(`"truncated":`, true)
 		}
 		e.close()
 	}
