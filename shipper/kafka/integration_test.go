@@ -15,7 +15,7 @@ import (
 // (internal/stacktest). Each test creates its own topic (automatic topic
 // creation is off) and consumer group, and deletes the topic afterwards.
 
-func createTopic(t *testing.T, brokers []string, prefix string, partitions int) string {
+func createTopic(t testing.TB, brokers []string, prefix string, partitions int) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
@@ -61,7 +61,7 @@ func createTopic(t *testing.T, brokers []string, prefix string, partitions int) 
 
 // realConfig is a Config with timers the real broker accepts (its
 // group.min.session.timeout.ms is 6s by default).
-func realConfig(t *testing.T, brokers []string, topic, group string) Config {
+func realConfig(t testing.TB, brokers []string, topic, group string) Config {
 	cfg := fastConfig(t, brokers, topic, group)
 	cfg.MaxWait = 2 * time.Second
 	cfg.HeartbeatInterval = 500 * time.Millisecond

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eximship/eximship/shipper"
 )
@@ -18,6 +20,12 @@ import (
 // scenarios run against the real broker in integration_test.go.
 
 func fakeCluster(t testing.TB, topic string, partitions int32, opts ...kfake.Opt) []string {
+	t.Helper()
+	_, addrs := fakeClusterC(t, topic, partitions, opts...)
+	return addrs
+}
+
+func fakeClusterC(t testing.TB, topic string, partitions int32, opts ...kfake.Opt) (*kfake.Cluster, []string) {
 	t.Helper()
 	opts = append([]kfake.Opt{
 		kfake.NumBrokers(1),
@@ -29,7 +37,7 @@ func fakeCluster(t testing.TB, topic string, partitions int32, opts ...kfake.Opt
 		t.Fatalf("kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return c, c.ListenAddrs()
 }
 
 // fastConfig is a Config with short timers for tests.
@@ -420,5 +428,49 @@ func TestSourceReadHonoursContext(t *testing.T) {
 	defer cancel()
 	if _, _, err := src.Read(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("read on an empty topic: %v", err)
+	}
+}
+
+// TestSourceCommitErrorsAreRetried: the broker fails the first commits; the
+// errors are counted and logged, and the offsets are committed on a later
+// tick, nothing lost.
+func TestSourceCommitErrorsAreRetried(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 2, 200
+	c, brokers := fakeClusterC(t, topic, parts)
+	produce(t, brokers, topic, n)
+	ends := endOffsets(t, brokers, topic, parts)
+	const fail = 5
+	var failed atomic.Int32
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if failed.Load() >= fail {
+			c.DropControl()
+			return nil, nil, false
+		}
+		failed.Add(1)
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = 14 // COORDINATOR_LOAD_IN_PROGRESS
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	src := newSource(t, fastConfig(t, brokers, topic, group))
+	defer closeSource(t, src)
+	ackAll(t, readN(t, src, n, 30*time.Second))
+	waitCommitted(t, brokers, group, topic, ends, 20*time.Second)
+	if failed.Load() < fail {
+		t.Fatalf("only %d commits were failed by the broker", failed.Load())
+	}
+	if st := src.Stats(); st.CommitErrors < 1 || st.Commits < 1 {
+		t.Fatalf("commit errors %d, commits %d", st.CommitErrors, st.Commits)
 	}
 }
