@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/kafka"
@@ -57,6 +59,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	sink, err := elastic.New(ec)
 	if err != nil {
 		return fmt.Errorf("elasticsearch: %w", err)
+	}
+	if err := installTemplates(ctx, sink, log); err != nil {
+		return err
 	}
 	var dead shipper.DeadLetterSink = sink
 	if t := cfg.DeadLetter.KafkaTopic; t != "" {
@@ -145,9 +150,38 @@ func (l *liveLine) done() {
 	fmt.Fprint(l.w, "\r\033[K")
 }
 
-
 func newKafkaDeadLetters(kc kafka.Config, topic string) (*kafka.DeadLetterWriter, error) {
 	return kafka.NewDeadLetterWriter(kafka.DeadLetterConfig{
 		Brokers: kc.Brokers, Topic: topic, ClientID: kc.ClientID, TLS: kc.TLS, SASL: kc.SASL, Logger: kc.Logger,
 	})
+}
+
+// installTemplates installs eximship's index templates when they are missing
+// or older (never overwriting newer ones), before anything is indexed: a
+// data stream auto-created without them would get no data stream at all
+// (a plain index) or wrong mappings. Elasticsearch may be starting or
+// briefly unreachable: it retries with backoff for about a minute, then
+// gives up (the service manager restarts eximship).
+func installTemplates(ctx context.Context, sink *elastic.Sink, log *slog.Logger) error {
+	delay := 500 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for attempt := 1; ; attempt++ {
+		res, err := mapping.Install(ctx, sink.Client(), mapping.Options{})
+		if err == nil {
+			if len(res.Installed) > 0 {
+				log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy)
+			}
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("install index templates: %w", err)
+		}
+		log.Warn("install index templates failed, retrying", "attempt", attempt, "backoff", delay, "error", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return fmt.Errorf("install index templates: %w", ctx.Err())
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
 }
