@@ -474,3 +474,89 @@ func TestSourceCommitErrorsAreRetried(t *testing.T) {
 		t.Fatalf("commit errors %d, commits %d", st.CommitErrors, st.Commits)
 	}
 }
+
+// TestSourceMemberJoinsMidway: a second member joins while the first has a
+// full kafka-go queue and a batch in flight, so the rebalance happens with
+// messages queued (kafka-go #1398) and acknowledgements arriving after it.
+// Nothing is lost and the end of every partition is committed.
+func TestSourceMemberJoinsMidway(t *testing.T) {
+	const topic, group, parts, n = "exim", "g1", 4, 8000
+	brokers := fakeCluster(t, topic, parts)
+	produce(t, brokers, topic, n)
+	ends := endOffsets(t, brokers, topic, parts)
+	cfg := fastConfig(t, brokers, topic, group)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	seen := map[shipper.Position]int{}
+	record := func(msgs []shipper.Message) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			seen[m.Position]++
+		}
+		return len(seen)
+	}
+	a := newSource(t, cfg)
+	first := readN(t, a, 1000, 30*time.Second)
+	for _, b := range first[:len(first)-1] {
+		record(b.msgs)
+		if err := b.ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := first[len(first)-1]
+	b := newSource(t, cfg)
+
+	done := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	consume := func(src *Source) {
+		defer wg.Done()
+		for {
+			msgs, ack, err := src.Read(ctx)
+			if err != nil {
+				return
+			}
+			total := record(msgs)
+			if err := ack(ctx, nil); err != nil {
+				t.Error(err)
+			}
+			if total == n {
+				once.Do(func() { close(done) })
+			}
+		}
+	}
+	wg.Add(2)
+	go consume(a)
+	go consume(b)
+	waitMembers(t, brokers, group, 2, 30*time.Second)
+	// The held batch is acknowledged after the rebalance.
+	record(held.msgs)
+	if err := held.ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		mu.Lock()
+		t.Fatalf("only %d of %d records delivered", len(seen), n)
+	}
+	waitCommitted(t, brokers, group, topic, ends, 20*time.Second)
+	cancel()
+	wg.Wait()
+	redelivered := 0
+	for _, c := range seen {
+		redelivered += c - 1
+	}
+	for i, src := range []*Source{a, b} {
+		st := src.Stats()
+		t.Logf("member %d: fetched %d, acked %d, stale acks %d, rebalances %d", i, st.Fetched, st.Acked, st.StaleAcks, st.Rebalances)
+		for _, p := range st.Partitions {
+			t.Logf("  partition %d: fetched %d acked %d committed %d restarts %d current %v", p.Partition, p.Fetched, p.Acked, p.Committed, p.Restarts, p.Current)
+		}
+		closeSource(t, src)
+	}
+	t.Logf("%d records, %d re-deliveries", n, redelivered)
+}
