@@ -132,6 +132,11 @@ acl_rcpt:
   warn    senders = grace@{{.PartnerDomain}}
           control = fakereject/message accepted but we pretend it was rejected
   accept  authenticated = *
+          domains = {{.PartnerDomain}}
+          local_parts = cut
+          control = cutthrough_delivery
+          verify = recipient
+  accept  authenticated = *
   accept  hosts = +relay_from_hosts
   require message = relay not permitted
           domains = +local_domains

@@ -137,6 +137,21 @@ func Script() []Session {
 			}
 			return c.Quit()
 		}},
+		{"cut-through delivery", func(ctx context.Context, l *Lab) error {
+			c, err := open(ctx, l, lo(13), "laptop.example.org")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.AuthPlain("testuser", "secret"); err != nil {
+				return err
+			}
+			if err := transaction(c, local("alice"), []rcpt{r(partner("cut"), 250)},
+				Message(local("alice"), partner("cut"), "straight through", "s17"), 250); err != nil {
+				return err
+			}
+			return c.Quit()
+		}},
 		{"relay from a trusted host", mailSession(IPRelayAllowed, "app.example.org", local("info"),
 			[]rcpt{r("customer@yahoo.example", 250)},
 			Message(local("info"), "customer@yahoo.example", "Your order", "s8"), 250)},
@@ -471,6 +486,14 @@ func Script() []Session {
 			[]rcpt{r(local("panicme"), 550)}, "", 0)},
 		{"local submission", func(ctx context.Context, l *Lab) error {
 			return l.Submit(ctx, local("info"), []byte(Message(local("info"), local("alice"), "cron output", "s16")), local("alice"), partner("ok"))
+		}},
+		{"local submission, deliveries suppressed (-N)", func(ctx context.Context, l *Lab) error {
+			msg := Message(local("root"), local("alice"), "dry run", "s18")
+			out, err := l.EximInput(ctx, strings.NewReader(msg), "-N", "-odi", "-f", local("root"), "--", local("alice"))
+			if err != nil {
+				return fmt.Errorf("%w: %s", err, out)
+			}
+			return nil
 		}},
 		{"daemon reload (SIGHUP)", func(ctx context.Context, l *Lab) error { return l.Reload(ctx) }},
 		{"queue run", func(ctx context.Context, l *Lab) error { return l.RunQueue(ctx) }},

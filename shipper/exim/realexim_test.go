@@ -218,6 +218,8 @@ var realActions = []struct {
 	{" => /", []string{"delivery"}},
 	{" => ", []string{"delivery"}},
 	{" -> ", []string{"delivery-additional"}},
+	{" >> ", []string{"delivery-cutthrough"}},
+	{" *> ", []string{"delivery-suppressed"}},
 	{" == ", []string{"delivery-deferred"}},
 	{" ** ", []string{"delivery-failed"}},
 	{" Completed", []string{"message-completed"}},
