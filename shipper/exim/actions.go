@@ -1,5 +1,7 @@
 package exim
 
+import "sort"
+
 // event.action values. The names are shared with the rest of eximship
 // (helpers/actions.md); docs/PARSER.md has the table.
 const (
@@ -132,11 +134,12 @@ var actionInfos = map[string]actionInfo{
 	ActionUnknown:               {"", "info", "unknown"},
 }
 
-// Actions returns every event.action value the parser can emit.
+// Actions returns every event.action value the parser can emit, sorted.
 func Actions() []string {
 	out := make([]string, 0, len(actionInfos))
 	for a := range actionInfos {
 		out = append(out, a)
 	}
+	sort.Strings(out)
 	return out
 }
