@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,8 +140,11 @@ func testRsyslog(t *testing.T, template string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start rsyslogd: %v", err)
 	}
+	started := time.Now()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		stop := time.Now()
+		defer func() { t.Logf("rsyslogd stopped in %v", time.Since(stop).Round(time.Millisecond)) }()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
@@ -170,6 +174,7 @@ func testRsyslog(t *testing.T, template string) {
 	}
 
 	got := values(consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, 2*time.Minute))
+	t.Logf("all %d lines consumed %v after rsyslogd started", len(lines), time.Since(started).Round(time.Millisecond))
 	if template == "eximship_envelope" {
 		for i, v := range got {
 			var e envelope
