@@ -35,16 +35,20 @@ var errDoubleAck = errors.New("kafka: batch acknowledged twice")
 // offset): those records are delivered again after a restart. The pipeline
 // retries writes forever, so that only happens at shutdown.
 //
-// After a rebalance, this process may still commit, for a partition it no
-// longer owns, the records it acknowledged there. Such a commit is truthful
-// (every record below it is durable) but may move the group's offset back
-// below what the new owner committed if that owner committed in between and
-// then stays idle; the records in between are then delivered again after a
-// restart, which the position-derived document ids make harmless.
+// After a rebalance, this process may still acknowledge records of a
+// partition it no longer owns (batches in flight, and kafka-go hands out
+// messages queued before the rebalance, #1398). Before each commit the
+// group's committed offsets are fetched and partitions where the group is
+// already at or past ours are not committed, so a leftover does not move the
+// new owner's offset back. A race remains (the owner commits between the
+// fetch and our commit); the regressed offset is still truthful (every
+// record below it is durable), it only causes re-delivery after a restart,
+// which the position-derived document ids make harmless.
 type Source struct {
 	cfg    Config
 	log    *slog.Logger
 	reader *kafkago.Reader
+	client *kafkago.Client // for the group's committed offsets
 
 	mu           sync.Mutex
 	tr           *tracker
@@ -70,6 +74,7 @@ type counters struct {
 	fetched, fetchedBytes   int64
 	acked, nacked, stale    int64
 	commits, commitErrors   int64
+	commitsSkipped          int64
 	rebalances, readerErrs  int64
 	timeouts, fetchRequests int64
 }
@@ -120,10 +125,15 @@ func New(cfg Config) (*Source, error) {
 			log.Debug("kafka-go: " + fmt.Sprintf(format, args...))
 		})
 	}
+	transport, err := newTransport(cfg.ClientID, cfg.TLS, cfg.SASL)
+	if err != nil {
+		return nil, err
+	}
 	s := &Source{
 		cfg:      cfg,
 		log:      log,
 		reader:   kafkago.NewReader(rc),
+		client:   &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: cfg.CommitTimeout, Transport: transport},
 		tr:       newTracker(),
 		room:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
@@ -341,6 +351,10 @@ func (s *Source) commit(ctx context.Context) error {
 	if len(pend) == 0 {
 		return nil
 	}
+	pend = s.dropBehindGroup(ctx, pend)
+	if len(pend) == 0 {
+		return nil
+	}
 	msgs := s.msgBuf[:0]
 	for _, c := range pend {
 		// kafka-go commits Offset+1.
@@ -363,6 +377,53 @@ func (s *Source) commit(ctx context.Context) error {
 		s.log.Debug("kafka offsets committed", "partitions", len(pend))
 	}
 	return nil
+}
+
+// dropBehindGroup removes from pend the partitions whose committed offset in
+// the group is already at or past ours, and records them as committed. After
+// a rebalance this process may still acknowledge records of a partition now
+// owned by another member; committing them could move the group's offset
+// back below the new owner's. If the group's offsets cannot be fetched,
+// pend is returned unchanged (such a commit is still truthful: every record
+// below it is durable).
+func (s *Source) dropBehindGroup(ctx context.Context, pend []commitOffset) []commitOffset {
+	req := &kafkago.OffsetFetchRequest{GroupID: s.cfg.GroupID, Topics: map[string][]int{}}
+	for _, c := range pend {
+		req.Topics[c.Topic] = append(req.Topics[c.Topic], c.Partition)
+	}
+	resp, err := s.client.OffsetFetch(ctx, req)
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		s.log.Debug("kafka group offsets unavailable; committing without the check", "error", err)
+		return pend
+	}
+	group := map[topicPartition]int64{}
+	for topic, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error == nil {
+				group[topicPartition{topic, p.Partition}] = p.CommittedOffset
+			}
+		}
+	}
+	keep := pend[:0]
+	var behind []commitOffset
+	for _, c := range pend {
+		if g, ok := group[topicPartition{c.Topic, c.Partition}]; ok && g >= c.Offset {
+			behind = append(behind, c)
+			continue
+		}
+		keep = append(keep, c)
+	}
+	if len(behind) > 0 {
+		s.mu.Lock()
+		s.tr.markCommitted(behind)
+		s.st.commitsSkipped += int64(len(behind))
+		s.mu.Unlock()
+		s.log.Debug("kafka commit skipped: the group is already past it", "partitions", len(behind))
+	}
+	return keep
 }
 
 // pollReaderStats folds kafka-go's reader statistics (which reset on every
@@ -457,10 +518,13 @@ type Stats struct {
 	UnackedBytes int64
 	Commits      int64 // successful commit round trips
 	CommitErrors int64 // failed commit round trips (retried)
-	Rebalances   int64 // generations joined (and leader moves), from kafka-go
-	Errors       int64 // fetch and group errors, from kafka-go and Read
-	Lag          int64 // see Lag
-	Partitions   []PartitionStats
+	// CommitsSkipped counts partition commits not sent because the group's
+	// committed offset was already at or past them (rebalance leftovers).
+	CommitsSkipped int64
+	Rebalances     int64 // generations joined (and leader moves), from kafka-go
+	Errors         int64 // fetch and group errors, from kafka-go and Read
+	Lag            int64 // see Lag
+	Partitions     []PartitionStats
 }
 
 // PartitionStats is the state of one partition this Source fetched from.
@@ -492,18 +556,19 @@ func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Fetched:      s.st.fetched,
-		FetchedBytes: s.st.fetchedBytes,
-		Acked:        s.st.acked,
-		Nacked:       s.st.nacked,
-		StaleAcks:    s.st.stale,
-		Unacked:      int64(s.unacked),
-		UnackedBytes: s.unackedBytes,
-		Commits:      s.st.commits,
-		CommitErrors: s.st.commitErrors,
-		Rebalances:   s.st.rebalances,
-		Errors:       s.st.readerErrs,
-		Lag:          -1,
+		Fetched:        s.st.fetched,
+		FetchedBytes:   s.st.fetchedBytes,
+		Acked:          s.st.acked,
+		Nacked:         s.st.nacked,
+		StaleAcks:      s.st.stale,
+		Unacked:        int64(s.unacked),
+		UnackedBytes:   s.unackedBytes,
+		Commits:        s.st.commits,
+		CommitErrors:   s.st.commitErrors,
+		CommitsSkipped: s.st.commitsSkipped,
+		Rebalances:     s.st.rebalances,
+		Errors:         s.st.readerErrs,
+		Lag:            -1,
 	}
 	for k, p := range s.tr.parts {
 		ps := PartitionStats{

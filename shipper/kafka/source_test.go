@@ -560,3 +560,45 @@ func TestSourceMemberJoinsMidway(t *testing.T) {
 	}
 	t.Logf("%d records, %d re-deliveries", n, redelivered)
 }
+
+// TestSourceDoesNotMoveGroupOffsetBack: a leftover acknowledgement of a
+// partition (as after a rebalance) below the group's committed offset is
+// not committed.
+func TestSourceDoesNotMoveGroupOffsetBack(t *testing.T) {
+	const topic, group, n = "exim", "g1", 100
+	brokers := fakeCluster(t, topic, 1)
+	produce(t, brokers, topic, n)
+	cfg := fastConfig(t, brokers, topic, group)
+	a := newSource(t, cfg)
+	ackAll(t, readN(t, a, n, 30*time.Second))
+	closeSource(t, a)
+	want := map[int]int64{0: n}
+	waitCommitted(t, brokers, group, topic, want, 10*time.Second)
+
+	cfg.CommitInterval = time.Hour // commit only when asked
+	b := newSource(t, cfg)
+	defer closeSource(t, b)
+	// b acknowledged offsets 0..49 of partition 0 in an earlier generation.
+	b.mu.Lock()
+	ref := b.tr.fetched(topic, 0, 0, 49, n)
+	b.tr.ack(ref, true)
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, brokers, group, topic, 1); got[0] != n {
+		t.Fatalf("committed %v, want %v (not moved back)", got, want)
+	}
+	if st := b.Stats(); st.CommitsSkipped != 1 || st.Commits != 0 {
+		t.Fatalf("commits %d, skipped %d", st.Commits, st.CommitsSkipped)
+	}
+	// Nothing stays pending.
+	b.mu.Lock()
+	pend := b.tr.pending(nil)
+	b.mu.Unlock()
+	if len(pend) != 0 {
+		t.Fatalf("pending after skip: %+v", pend)
+	}
+}
