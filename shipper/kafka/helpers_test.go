@@ -144,8 +144,19 @@ type readBatch struct {
 	ack  shipper.AckFunc
 }
 
-// readN reads batches until they hold n messages in total.
+// readN reads batches until they hold n messages in total, and fails if
+// they hold more.
 func readN(t testing.TB, src *Source, n int, timeout time.Duration) []readBatch {
+	t.Helper()
+	out, got := readAtLeast(t, src, n, timeout)
+	if got != n {
+		t.Fatalf("read %d messages, want %d", got, n)
+	}
+	return out
+}
+
+// readAtLeast reads batches until they hold at least n messages.
+func readAtLeast(t testing.TB, src *Source, n int, timeout time.Duration) ([]readBatch, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -159,10 +170,7 @@ func readN(t testing.TB, src *Source, n int, timeout time.Duration) []readBatch 
 		out = append(out, readBatch{msgs, ack})
 		got += len(msgs)
 	}
-	if got != n {
-		t.Fatalf("read %d messages, want %d", got, n)
-	}
-	return out
+	return out, got
 }
 
 // expectNothing checks that Read returns nothing within d.
