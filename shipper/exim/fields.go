@@ -9,6 +9,20 @@ import (
 // TFO) with length of the flag and value nil. ok is false if s does not
 // start with a known field.
 func fieldKey(s []byte) (key string, n int, bare bool, ok bool) {
+	if len(s) > 0 && s[0] == 'L' {
+		// pipelining: "L", then '*' (early pipelining used) or '.'
+		// (advertised), then '-' (pipelining not used): L L* L. L- L*- L.-
+		j := 1
+		if j < len(s) && (s[j] == '*' || s[j] == '.') {
+			j++
+		}
+		if j < len(s) && s[j] == '-' {
+			j++
+		}
+		if j == len(s) || s[j] == ' ' {
+			return "L", j, true, true
+		}
+	}
 	i := 0
 	for i < len(s) && i < 5 && (isAlnum(s[i]) || s[i] == '*') {
 		i++
@@ -25,9 +39,6 @@ func fieldKey(s []byte) (key string, n int, bare bool, ok bool) {
 		return "", 0, false, false
 	}
 	end := i
-	if end == 1 && s[0] == 'L' && end < len(s) && (s[end] == '-' || s[end] == '.') {
-		end++
-	}
 	if end < len(s) && s[end] != ' ' {
 		return "", 0, false, false
 	}
@@ -106,12 +117,6 @@ func knownFlag(b []byte) string {
 	switch string(b) {
 	case "K":
 		return "K"
-	case "L":
-		return "L"
-	case "L-":
-		return "L-"
-	case "L.":
-		return "L."
 	case "DS":
 		return "DS"
 	case "PRDR":

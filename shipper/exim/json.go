@@ -392,6 +392,12 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			list = r.EnvelopeTo
 		}
 		for len(list) > 0 {
+			// separators: spaces, newlines and commas; "..." marks more
+			// recipients than the reject log lists
+			if c := list[0]; c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == ',' {
+				list = list[1:]
+				continue
+			}
 			m := scanAddress(list)
 			if m == 0 {
 				list = list[1:]
@@ -399,7 +405,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			}
 			a := stripAngle(list[:m])
 			list = list[m:]
-			if len(a) == 0 {
+			if len(a) == 0 || string(a) == "..." {
 				continue
 			}
 			if n > 0 {

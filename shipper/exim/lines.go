@@ -456,6 +456,16 @@ func (p *Parser) rejected(s []byte, r *Record, temp bool) bool {
 		hasPrefix(s, "by non-SMTP ACL") || hasPrefix(s, "(size") || hasPrefix(s, "by ACL"):
 		r.Action = ActionDataRejected
 		r.reasonAfterColon(s)
+	case hasPrefix(s, "from <"):
+		// "rejected from <s> H=... U=...: message too big / Non-CRLF-
+		// terminated header ..." (receive.c, during DATA)
+		r.Action = ActionDataRejected
+		t := s[len("from "):]
+		n := scanAddress(t)
+		r.setSender(t[:n])
+		t, _ = cut(t[n:], " ")
+		t = r.parseFields(t, ctxOther)
+		r.reasonAfterColon(t)
 	case hasPrefix(s, "by local_scan()"):
 		r.Action = ActionLocalScanRejected
 		r.reasonAfterColon(s)

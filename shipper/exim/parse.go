@@ -70,7 +70,20 @@ func (r *Record) parseContinuation(s []byte) {
 		if rest, ok := cut(line, "Envelope-from: "); ok && r.EnvelopeFrom == nil {
 			r.EnvelopeFrom = stripAngle(bytes.TrimSpace(rest))
 		} else if rest, ok := cut(line, "Envelope-to: "); ok && r.EnvelopeTo == nil {
-			r.EnvelopeTo = bytes.TrimSpace(rest)
+			// "Envelope-to: <a>" then up to 4 more "    <b>" lines and
+			// "    ..." when there were more recipients
+			start := len(line) - len(rest)
+			end := len(line)
+			for len(next) > 4 && hasPrefix(next, "    ") && (next[4] == '<' || hasPrefix(next[4:], "...")) {
+				l := next
+				nn := []byte(nil)
+				if i := bytes.IndexByte(next, '\n'); i >= 0 {
+					l, nn = next[:i], next[i+1:]
+				}
+				end = len(s) - len(next) + len(l)
+				next = nn
+			}
+			r.EnvelopeTo = bytes.TrimSpace(s[start:end])
 		} else {
 			// everything else, from here on, is the header dump
 			r.Headers = bytes.TrimRight(s, "\n")
@@ -206,6 +219,13 @@ func (p *Parser) arrival(s []byte, r *Record) {
 		s = s[1:]
 	}
 	s = r.parseFields(s, ctxArrival)
+	// log_selector +received_sender: " from <raw sender>"
+	if hasPrefix(s, "from <") {
+		m := scanAddress(s[len("from "):])
+		s = s[len("from ")+m:]
+		s, _ = cut(s, " ")
+	}
+	// log_selector +received_recipients: " for a b c"
 	if rest, ok := cut(s, "for "); ok {
 		r.Recipients = rest
 		return
@@ -279,6 +299,10 @@ func (p *Parser) delivery(s []byte, r *Record) {
 		if j := bytes.IndexByte(t, ')'); j >= 0 {
 			r.Errno = t[:j]
 			t = t[j+1:]
+		}
+		// Exim 4.9x: "defer (-44) H=host [ip]:port I=... DT=0s: text"
+		if len(t) > 1 && t[0] == ' ' && isFieldStart(t[1:]) {
+			t = r.parseFields(t[1:], ctxDelivery)
 		}
 	}
 	t, _ = cut(t, ":")
