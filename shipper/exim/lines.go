@@ -111,10 +111,18 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			}
 			return true
 		}
-		if rest, ok := cut(s, "no MAIL in SMTP connection from "); ok {
-			r.Action = ActionNoMail
-			r.hostFields(rest)
-			return true
+		if rest, ok := cut(s, "no MAIL in "); ok {
+			// "no MAIL in [TFO[*] ]SMTP connection from host D=... C=..."
+			if t, ok := cut(rest, "TFO"); ok {
+				r.Flags |= FlagTFO
+				t, _ = cut(t, "*")
+				rest, _ = cut(t, " ")
+			}
+			if rest, ok := cut(rest, "SMTP connection from "); ok {
+				r.Action = ActionNoMail
+				r.hostFields(rest)
+				return true
+			}
 		}
 	case 'u':
 		if rest, ok := cut(s, "unqualified recipient rejected: "); ok {
@@ -536,6 +544,12 @@ func (r *Record) reasonAfterColon(s []byte) {
 // hostFields reads "host [ip]:port FIELDS text" where text is the reason
 // (with or without a leading ':').
 func (r *Record) hostFields(s []byte) {
+	if t, ok := cut(s, "TFO"); ok && len(t) > 0 && (t[0] == ' ' || t[0] == '*') {
+		// TCP Fast Open marker before the host (smtp_in.c)
+		r.Flags |= FlagTFO
+		t, _ = cut(t, "*")
+		s, _ = cut(t, " ")
+	}
 	if len(s) > 0 && (s[0] == 'H' && hasPrefix(s, "H=")) {
 		s = s[2:]
 	} else if hasPrefix(s, "U=") {
