@@ -602,3 +602,47 @@ func TestSourceDoesNotMoveGroupOffsetBack(t *testing.T) {
 		t.Fatalf("pending after skip: %+v", pend)
 	}
 }
+
+// TestSourceCloseReturnsWhenKafkaGoHangs: the broker stalls the group leave
+// of kafka-go's Reader.Close (as in kafka-go #428/#1006); Source.Close still
+// returns at its context deadline, after the final commit.
+func TestSourceCloseReturnsWhenKafkaGoHangs(t *testing.T) {
+	const topic, group, n = "exim", "g1", 20
+	c, brokers := fakeClusterC(t, topic, 1)
+	produce(t, brokers, topic, n)
+	cfg := fastConfig(t, brokers, topic, group)
+	cfg.CommitInterval = time.Hour // only the final commit
+	src := newSource(t, cfg)
+	ackAll(t, readN(t, src, n, 30*time.Second))
+
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	var stalled atomic.Bool
+	c.ControlKey(int16(kmsg.LeaveGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
+		stalled.Store(true)
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	err := src.Close(ctx)
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close: %v (after %s), want the deadline error", err, elapsed)
+	}
+	if elapsed > 3*time.Second {
+		t.Fatalf("close took %s with a 1s deadline", elapsed)
+	}
+	if !stalled.Load() {
+		t.Fatal("the broker never saw the group leave: the test proves nothing")
+	}
+	unblock()
+	// The final commit happened before the hang.
+	waitCommitted(t, brokers, group, topic, map[int]int64{0: n}, 10*time.Second)
+}
