@@ -7,6 +7,21 @@
 // batches handed out and not yet acknowledged (one message may exceed the
 // byte bound), plus kafka-go's own buffers: QueueCapacity messages in the
 // Reader's queue and up to MaxBytes of fetch response per assigned partition.
+// With the defaults and 6 partitions: 64 MiB + 1000 messages + 6 x 4 MiB.
+//
+// kafka-go traps handled here (v0.4.51):
+//   - ReadMessage commits before processing: only FetchMessage is used.
+//   - The Reader's CommitInterval > 0 hides commit errors and drops pending
+//     commits on rebalance: it stays 0 and commits are batched here, logged
+//     and retried on failure.
+//   - Messages queued before a rebalance are handed out after it (#1398):
+//     the offset tracker restarts a partition whose offsets go backwards and
+//     ignores late acknowledgements of the old run; commits below the
+//     group's committed offset are not sent.
+//   - Reader.Close can hang (#428, #1006): Close runs it in a goroutine and
+//     returns at its context's deadline.
+//   - MaxWait is also the fetch read deadline, with 1s of slack only when
+//     MaxWait >= 2s: the default is 3s.
 package kafka
 
 import (

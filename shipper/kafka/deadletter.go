@@ -87,6 +87,7 @@ func (c DeadLetterConfig) Validate() error {
 type DeadLetterWriter struct {
 	cfg DeadLetterConfig
 	w   *kafkago.Writer
+	tr  *kafkago.Transport
 	now func() time.Time
 }
 
@@ -140,6 +141,7 @@ func NewDeadLetterWriter(cfg DeadLetterConfig) (*DeadLetterWriter, error) {
 				log.Warn("kafka-go: " + fmt.Sprintf(format, args...))
 			}),
 		},
+		tr:  tr,
 		now: time.Now,
 	}, nil
 }
@@ -196,6 +198,7 @@ func (w *DeadLetterWriter) WriteDeadLetters(ctx context.Context, dls []shipper.D
 
 // Close flushes and closes the writer.
 func (w *DeadLetterWriter) Close() error {
+	defer w.tr.CloseIdleConnections()
 	if err := w.w.Close(); err != nil {
 		return fmt.Errorf("close dead letter writer: %w", err)
 	}

@@ -49,6 +49,7 @@ type Source struct {
 	log    *slog.Logger
 	reader *kafkago.Reader
 	client *kafkago.Client // for the group's committed offsets
+	transp *kafkago.Transport
 
 	mu           sync.Mutex
 	tr           *tracker
@@ -134,6 +135,7 @@ func New(cfg Config) (*Source, error) {
 		log:      log,
 		reader:   kafkago.NewReader(rc),
 		client:   &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: cfg.CommitTimeout, Transport: transport},
+		transp:   transport,
 		tr:       newTracker(),
 		room:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
@@ -471,6 +473,8 @@ func (s *Source) Close(ctx context.Context) error {
 	if unacked > 0 {
 		s.log.Info("kafka source closing with unacknowledged messages; they will be delivered again", "unacked", unacked)
 	}
+
+	s.transp.CloseIdleConnections()
 
 	done := make(chan error, 1)
 	go func() { done <- s.reader.Close() }()
