@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,7 +77,21 @@ func KafkaBrokers(t testing.TB) []string {
 	if v == "" {
 		Skip(t, "no Kafka: run 'scripts/stack up' (or set EXIMSHIP_KAFKA_BROKERS)")
 	}
-	return strings.Split(v, ",")
+	brokers := strings.Split(v, ",")
+	if err := reachable(brokers[0]); err != nil {
+		Skip(t, "Kafka at %s does not answer (%v): run 'scripts/stack up'", brokers[0], err)
+	}
+	return brokers
+}
+
+// reachable dials addr (host:port) once, briefly, so that a stale
+// stack.env gives a clear skip (or failure in CI) instead of timeouts.
+func reachable(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // ElasticURL returns the URL of the real Elasticsearch node
@@ -88,6 +104,19 @@ func ElasticURL(t testing.TB) string {
 	v := env("EXIMSHIP_ES_URL")
 	if v == "" {
 		Skip(t, "no Elasticsearch: run 'scripts/stack up' (or set EXIMSHIP_ES_URL)")
+	}
+	if u, err := url.Parse(v); err == nil && u.Host != "" {
+		host := u.Host
+		if u.Port() == "" {
+			port := "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+			host = net.JoinHostPort(u.Hostname(), port)
+		}
+		if err := reachable(host); err != nil {
+			Skip(t, "Elasticsearch at %s does not answer (%v): run 'scripts/stack up'", v, err)
+		}
 	}
 	return v
 }
