@@ -136,7 +136,10 @@ func respond(statuses ...int) string {
 
 func newTestSink(t testing.TB, f *fakeES, mod func(*Config)) *Sink {
 	t.Helper()
-	cfg := Config{Addresses: []string{"http://es.invalid:9200"}, Transport: f}
+	cfg := Config{Addresses: []string{"http://es.invalid:9200"}}
+	if f != nil {
+		cfg.Transport = f
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
