@@ -134,6 +134,15 @@ func TestWriteBatchIntegration(t *testing.T) {
 			}
 		}
 	}
+	// Compressed request bodies are accepted too.
+	zs := newSink(t, elastic.Config{Addresses: []string{url}, CompressRequestBody: true})
+	zdocs := eximDocs(ns, "wbgzip", 300)
+	if err := zs.WriteBatch(ctx, zdocs); err != nil {
+		t.Fatalf("gzip write: %v", err)
+	}
+	if n := count(t, url, stream); n != len(docs)+len(zdocs) {
+		t.Fatalf("count after gzip write %d, want %d", n, len(docs)+len(zdocs))
+	}
 	// Content round trip of one document.
 	r := esDo(t, "GET", url+"/"+stream+"/_search", `{"query":{"ids":{"values":["`+docs[7].ID+`"]}}}`)
 	hits := r["hits"].(map[string]any)["hits"].([]any)
