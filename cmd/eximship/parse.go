@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type parseOptions struct {
 	dataset   string
 	withMeta  bool
 	perLine   bool
+	cpuprof   string
 }
 
 func runParse(ctx context.Context, e *env, args []string) error {
@@ -66,6 +68,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -87,6 +90,20 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	asm, err := frame.NewAssembler(frame.Config{Location: loc, Independent: o.perLine})
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("-cpuprofile: %w", err)}
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return &exitError{code: 2, err: fmt.Errorf("-cpuprofile: %w", err)}
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	files := fs.Args()
 	if len(files) == 0 {

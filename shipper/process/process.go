@@ -137,8 +137,11 @@ type Exim struct {
 	tmp    []byte
 	// parserShape is true for documents from the parser (see spliceFast).
 	parserShape bool
-	streams     [4]string // by frame.Dataset; [0] is the forced or default one
-	names       [4]string // "exim.<dataset>"
+	// tail is `,"data_stream":{...}}` for tailDS (see spliceFast).
+	tail    []byte
+	tailDS  string
+	streams [4]string // by frame.Dataset; [0] is the forced or default one
+	names   [4]string // "exim.<dataset>"
 
 	// per Process call
 	pos  shipper.Position

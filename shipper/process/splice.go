@@ -37,8 +37,12 @@ func (p *Exim) spliceFast(dst []byte, start int, dataset string) ([]byte, bool) 
 	dst = append(dst, module...) // grow
 	copy(dst[at+len(module):], dst[at:n])
 	copy(dst[at:], module)
-	dst = appendDataStream(dst[:len(dst)-1], dataset, p.cfg.Namespace)
-	return append(dst, '}'), true
+	if dataset != p.tailDS || p.tail == nil {
+		// The data_stream tail depends on the dataset alone: encode it once.
+		p.tail = append(appendDataStream(p.tail[:0], dataset, p.cfg.Namespace), '}')
+		p.tailDS = dataset
+	}
+	return append(dst[:len(dst)-1], p.tail...), true
 }
 
 // spliceScan is the general case: it walks the top-level keys.
