@@ -102,41 +102,51 @@ func endOffsets(t testing.TB, brokers []string, topic string, partitions int) ma
 // committed returns the group's committed offset of every partition (-1 none).
 func committed(t testing.TB, brokers []string, group, topic string, partitions int) map[int]int64 {
 	t.Helper()
+	out, err := committedErr(brokers, group, topic, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func committedErr(brokers []string, group, topic string, partitions int) (map[int]int64, error) {
 	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
 	ps := make([]int, partitions)
 	for i := range ps {
 		ps[i] = i
 	}
 	resp, err := cl.OffsetFetch(context.Background(), &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
-	if err != nil {
-		t.Fatalf("offset fetch: %v", err)
+	if err == nil {
+		err = resp.Error
 	}
-	if resp.Error != nil {
-		t.Fatalf("offset fetch: %v", resp.Error)
+	if err != nil {
+		return nil, fmt.Errorf("offset fetch: %w", err)
 	}
 	out := map[int]int64{}
 	for _, p := range resp.Topics[topic] {
 		if p.Error != nil {
-			t.Fatalf("offset fetch partition %d: %v", p.Partition, p.Error)
+			return nil, fmt.Errorf("offset fetch partition %d: %w", p.Partition, p.Error)
 		}
 		out[p.Partition] = p.CommittedOffset
 	}
-	return out
+	return out, nil
 }
 
-// waitCommitted polls until the group's committed offsets equal want.
+// waitCommitted polls until the group's committed offsets equal want
+// (errors, e.g. a pooled connection to a restarted broker, are retried).
 func waitCommitted(t testing.TB, brokers []string, group, topic string, want map[int]int64, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var got map[int]int64
+	var err error
 	for time.Now().Before(deadline) {
-		got = committed(t, brokers, group, topic, len(want))
-		if fmt.Sprint(got) == fmt.Sprint(want) {
+		got, err = committedErr(brokers, group, topic, len(want))
+		if err == nil && fmt.Sprint(got) == fmt.Sprint(want) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("committed offsets %v, want %v", got, want)
+	t.Fatalf("committed offsets %v (last error %v), want %v", got, err, want)
 }
 
 type readBatch struct {

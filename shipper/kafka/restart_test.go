@@ -94,6 +94,7 @@ func TestSourceSurvivesBrokerRestart(t *testing.T) {
 	ackAll(t, batches)
 	waitCommitted(t, brokers, group, topic, ends, 30*time.Second)
 	t.Logf("stats after the restart: %+v", src.Stats())
+	closeSource(t, src) // before the cluster goes (deferred)
 }
 
 // committedFor returns, per partition, the offset after the highest offset
