@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/eximship/eximship/mapping"
+	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
 )
 
@@ -67,6 +68,7 @@ func main() {
 	noIDs := flag.Bool("no-ids", false, "let Elasticsearch choose ids (faster, unlike eximship)")
 	install := flag.Bool("install-templates", true, "install eximship's index templates first (same mappings as eximship)")
 	compress := flag.Bool("compress", false, "gzip request bodies")
+	viaSink := flag.Bool("via-sink", false, "send through eximship's elastic.Sink (WriteBatch per FlushBytes of documents) instead of the bare loop, to measure the sink's overhead")
 	flag.Parse()
 
 	docs, err := readDocs(*in)
@@ -94,6 +96,10 @@ func main() {
 		}
 	}
 
+	if *viaSink {
+		runSink(ctx, *url, docs, streams, *prefix, *workers, *flushBytes, *repeat, *limit, *compress)
+		return
+	}
 	bodies := make(chan []byte, *workers)
 	var s summary
 	s.Workers, s.FlushBytes, s.Index, s.InputDocs, s.Repeat, s.Compression = *workers, *flushBytes, *index, len(docs), *repeat, *compress
@@ -287,4 +293,86 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// runSink sends the documents through elastic.Sink, one WriteBatch per
+// FlushBytes of documents, workers batches at a time; failed items are sent
+// again until written (non-retryable ones are counted as failed).
+func runSink(ctx context.Context, url string, docs [][]byte, streams []string, prefix string, workers, flushBytes, repeat, limit int, compress bool) {
+	sink, err := elastic.New(elastic.Config{Addresses: []string{url}, FlushBytes: flushBytes, CompressRequestBody: compress})
+	if err != nil {
+		log.Fatalf("bulkload: %v", err)
+	}
+	defer sink.Close(ctx)
+	total := len(docs) * repeat
+	if limit > 0 && limit < total {
+		total = limit
+	}
+	batches := make(chan []shipper.Doc, workers)
+	var s summary
+	s.Workers, s.FlushBytes, s.InputDocs, s.Repeat, s.Compression = workers, flushBytes, len(docs), repeat, compress
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				for attempt := 0; len(b) > 0; attempt++ {
+					atomic.AddInt64(&s.Requests, 1)
+					err := sink.WriteBatch(ctx, b)
+					if err == nil {
+						break
+					}
+					var be *shipper.BatchError
+					if !errors.As(err, &be) {
+						time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+						continue
+					}
+					var next []shipper.Doc
+					for _, it := range be.Items {
+						if it.Retry {
+							next = append(next, b[it.Index])
+						} else {
+							atomic.AddInt64(&s.Failed, 1)
+						}
+					}
+					atomic.AddInt64(&s.Retried429, int64(len(next)))
+					b = next
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	var batch []shipper.Doc
+	size := 0
+	for i := 0; i < total; i++ {
+		d := docs[i%len(docs)]
+		batch = append(batch, shipper.Doc{ID: prefix + "-" + strconv.Itoa(i), Stream: streams[i%len(docs)], Body: d})
+		size += len(d) + 80
+		s.Bytes += int64(len(d))
+		if size >= flushBytes {
+			batches <- batch
+			batch, size = nil, 0
+		}
+	}
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	wg.Wait()
+	el := time.Since(start)
+	s.Docs = int64(total) - s.Failed
+	s.Seconds = el.Seconds()
+	s.DocsPerSec = float64(s.Docs) / el.Seconds()
+	s.MBPerSec = float64(s.Bytes) / 1e6 / el.Seconds()
+	s.CPUSeconds = cpuSeconds() - cpu0
+	s.Index = "via-sink"
+	fmt.Fprintf(os.Stderr, "bulkload (via elastic.Sink): %d docs in %.1fs = %.0f docs/s (%.1f MB/s), %d workers, %d retried, %d failed\n",
+		s.Docs, s.Seconds, s.DocsPerSec, s.MBPerSec, s.Workers, s.Retried429, s.Failed)
+	json.NewEncoder(os.Stdout).Encode(s)
+	if s.Failed > 0 {
+		os.Exit(1)
+	}
 }
