@@ -381,23 +381,34 @@ func parseHostAt(s []byte, h *Host) int {
 }
 
 // parseDuration reads Exim's readconf_printtime form: "1w2d3h4m5s",
-// "0.349s", "2m42s", or a bare number of seconds.
+// "0.349s", "2m42s", or a bare number of seconds. A component is computed
+// as one division (digits / 10^decimals), so "0.054s" gives exactly the
+// float64 nearest to 0.054, without accumulated rounding noise.
 func parseDuration(s []byte) (float64, bool) {
 	if len(s) == 0 || len(s) > 32 {
 		return 0, false
 	}
-	var total, cur, frac, scale float64
-	scale = 1
-	inFrac, any := false, false
+	var total float64
+	var mant int64
+	dec, inFrac, any := 0, false, false
+	flush := func(mult float64) {
+		v := float64(mant)
+		if dec > 0 {
+			v /= pow10[dec]
+		}
+		total += v * mult
+		mant, dec, inFrac, any = 0, 0, false, false
+	}
 	for _, c := range s {
 		switch {
 		case isDigit(c):
+			if mant > 1e15 {
+				return 0, false
+			}
 			any = true
+			mant = mant*10 + int64(c-'0')
 			if inFrac {
-				scale /= 10
-				frac += float64(c-'0') * scale
-			} else {
-				cur = cur*10 + float64(c-'0')
+				dec++
 			}
 		case c == '.' && !inFrac:
 			inFrac = true
@@ -405,27 +416,24 @@ func parseDuration(s []byte) (float64, bool) {
 			if !any {
 				return 0, false
 			}
-			var m float64
 			switch c {
 			case 'w':
-				m = 7 * 86400
+				flush(7 * 86400)
 			case 'd':
-				m = 86400
+				flush(86400)
 			case 'h':
-				m = 3600
+				flush(3600)
 			case 'm':
-				m = 60
+				flush(60)
 			case 's':
-				m = 1
+				flush(1)
 			default:
 				return 0, false
 			}
-			total += (cur + frac) * m
-			cur, frac, scale, inFrac, any = 0, 0, 1, false, false
 		}
 	}
 	if any {
-		total += cur + frac
+		flush(1)
 	}
 	// more than 100 years is not a duration Exim writes (and would not fit
 	// event.duration in nanoseconds)
@@ -434,3 +442,5 @@ func parseDuration(s []byte) (float64, bool) {
 	}
 	return total, true
 }
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32}
