@@ -178,6 +178,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var fatal atomic.Value // error from a worker that cannot go on
 	workersCtx, stopWorkers := context.WithCancel(writeCtx)
 	defer stopWorkers()
+	// readCtx ends reading on shutdown and when a worker fails for good.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
 
 	var wg sync.WaitGroup
 	for _, pr := range procs {
@@ -195,6 +198,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				}
 				if err != nil {
 					fatal.CompareAndSwap(nil, err)
+					stopReading()
 					stopWorkers()
 				}
 			}
@@ -208,7 +212,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		close(progressDone)
 	}
 
-	readErr := p.readLoop(ctx, workersCtx, jobs, room)
+	readErr := p.readLoop(readCtx, workersCtx, jobs, room)
 	close(jobs)
 	wg.Wait()
 	<-progressDone
