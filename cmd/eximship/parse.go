@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -53,6 +55,7 @@ type parseOptions struct {
 	withMeta  bool
 	perLine   bool
 	cpuprof   string
+	workers   int
 }
 
 func runParse(ctx context.Context, e *env, args []string) error {
@@ -68,6 +71,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
+	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,7 +87,8 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	proc, err := process.New(process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset})
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset}
+	proc, err := process.New(pcfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -110,7 +115,20 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		files = []string{"-"}
 	}
 
+	if o.workers < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("-workers %d: want at least 1", o.workers)}
+	}
 	p := &parser{ctx: ctx, env: e, opts: o, proc: proc, asm: asm, out: bufio.NewWriterSize(e.stdout, 1<<20)}
+	p.emitFn = p.emit
+	if o.workers > 1 {
+		procs := make([]*process.Exim, o.workers)
+		for i := range procs {
+			if procs[i], err = process.New(pcfg); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+		}
+		p.startPipeline(procs)
+	}
 	stop := p.startProgress()
 	failed := 0
 	for _, f := range files {
@@ -118,20 +136,21 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		if err := p.parseFile(f); err != nil {
-			if p.werr != nil || ctx.Err() != nil {
+			if p.writeErr() != nil || ctx.Err() != nil {
 				break // stdout is gone, or interrupted
 			}
 			failed++
 			e.log.Error("cannot read input", "file", f, "error", err)
 		}
 	}
-	if err := p.out.Flush(); err != nil && p.werr == nil {
-		p.werr = err
+	p.stopPipeline()
+	if err := p.out.Flush(); err != nil {
+		p.setWriteErr(err)
 	}
 	stop()
-	switch {
-	case p.werr != nil:
-		return &exitError{code: 1, err: fmt.Errorf("write output: %w", p.werr)}
+	switch werr := p.writeErr(); {
+	case werr != nil:
+		return &exitError{code: 1, err: fmt.Errorf("write output: %w", werr)}
 	case ctx.Err() != nil:
 		return &exitError{code: 130, err: ctx.Err()}
 	case failed > 0:
@@ -148,7 +167,15 @@ type parser struct {
 	proc *process.Exim
 	asm  *frame.Assembler
 	out  *bufio.Writer
-	werr error // first write error
+	// werr is the first write error; set by the goroutine that writes,
+	// read by the reader to stop.
+	werr   atomic.Pointer[error]
+	emitFn func(*frame.Entry)
+
+	// the parallel pipeline (see startPipeline); nil with one worker
+	free, work, order chan *parseJob
+	wg                sync.WaitGroup
+	cur               *parseJob
 
 	// per file
 	pos  shipper.Position
@@ -189,7 +216,9 @@ func (p *parser) parseFile(name string) error {
 	}
 	p.asm.SetFile(path)
 	p.asm.SetReference(p.ref)
-	return p.asm.ReadLines(&ctxReader{p: p, r: r}, p.emit)
+	err = p.asm.ReadLines(&ctxReader{p: p, r: r}, p.emitFn)
+	p.sendJob() // a job never spans two files (each has its own ref and topic)
+	return err
 }
 
 // decompress returns r, gunzipped when it starts with gzip's magic bytes.
@@ -214,11 +243,7 @@ func (p *parser) emit(e *frame.Entry) {
 	var stream string
 	p.buf, stream = p.proc.AppendEntry(p.buf[:0], e, p.ref)
 	if p.opts.withMeta {
-		p.meta = append(p.meta[:0], `{"_id":`...)
-		p.meta = strconv.AppendQuote(p.meta, shipper.DocID(shipper.Position{Topic: p.pos.Topic, Offset: e.Line}, e.Seq))
-		p.meta = append(p.meta, `,"_index":`...)
-		p.meta = strconv.AppendQuote(p.meta, stream)
-		p.meta = append(p.meta, `,"_source":`...)
+		p.meta = appendMeta(p.meta[:0], p.pos.Topic, e, stream)
 		p.write(p.meta)
 		p.buf = append(p.buf, '}')
 	}
@@ -227,12 +252,161 @@ func (p *parser) emit(e *frame.Entry) {
 }
 
 func (p *parser) write(b []byte) {
-	if p.werr != nil {
+	if p.writeErr() != nil {
 		return
 	}
 	if _, err := p.out.Write(b); err != nil {
-		p.werr = err
+		p.setWriteErr(err)
 	}
+}
+
+func (p *parser) setWriteErr(err error) { p.werr.CompareAndSwap(nil, &err) }
+
+func (p *parser) writeErr() error {
+	if e := p.werr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// The parallel pipeline. Framing is sequential (it carries state from line
+// to line: reject-log continuations, syslog pieces); the reader copies each
+// framed entry into a job of up to jobEntries entries, workers parse and
+// encode whole jobs into the job's own output buffer, and one writer writes
+// the jobs in input order. Every entry is encoded exactly as the sequential
+// path does (same process.Exim code, same reference time and topic), so the
+// output is byte for byte the same (TestParseParallelSameOutput).
+// Job bounds (variables so that tests can make jobs tiny).
+var (
+	jobEntries    = 1024      // entries per job
+	jobBytes      = 512 << 10 // arena bytes (Text + Original) before a job is sent
+	jobsPerWorker = 4         // jobs in flight per worker: bounds memory
+)
+
+type parseJob struct {
+	ref     time.Time
+	topic   string
+	entries []jobEntry
+	arena   []byte // Text and Original of every entry
+	out     []byte
+	done    chan struct{}
+}
+
+// jobEntry is a framed entry whose Text and Original live in the job's
+// arena at the given offsets (the arena may move while the job fills).
+type jobEntry struct {
+	e              frame.Entry
+	t0, t1, o0, o1 int
+}
+
+func (p *parser) startPipeline(procs []*process.Exim) {
+	n := len(procs) * jobsPerWorker
+	p.free = make(chan *parseJob, n)
+	p.work = make(chan *parseJob, n)
+	p.order = make(chan *parseJob, n)
+	for range n {
+		p.free <- &parseJob{done: make(chan struct{}, 1)}
+	}
+	p.emitFn = p.emitParallel
+	for _, proc := range procs {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.work {
+				p.encodeJob(proc, j)
+				j.done <- struct{}{}
+			}
+		}()
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for j := range p.order {
+			<-j.done
+			p.write(j.out)
+			j.entries, j.arena, j.out = j.entries[:0], j.arena[:0], j.out[:0]
+			p.free <- j
+		}
+	}()
+}
+
+// stopPipeline waits until every job is written.
+func (p *parser) stopPipeline() {
+	if p.work == nil {
+		return
+	}
+	p.sendJob()
+	close(p.work)
+	close(p.order)
+	p.wg.Wait()
+	p.work = nil
+}
+
+func (p *parser) emitParallel(e *frame.Entry) {
+	j := p.cur
+	if j == nil {
+		j = <-p.free
+		j.ref, j.topic = p.ref, p.pos.Topic
+		p.cur = j
+	}
+	je := jobEntry{e: *e}
+	je.e.Text, je.e.Original, je.e.Lines = nil, nil, nil
+	je.t0 = len(j.arena)
+	j.arena = append(j.arena, e.Text...)
+	je.t1 = len(j.arena)
+	je.o0 = je.t1
+	j.arena = append(j.arena, e.Original...)
+	je.o1 = len(j.arena)
+	j.entries = append(j.entries, je)
+	if len(j.entries) >= jobEntries || len(j.arena) >= jobBytes {
+		p.sendJob()
+	}
+}
+
+// sendJob hands the job being filled, if any, to the workers and the writer.
+func (p *parser) sendJob() {
+	if p.cur == nil {
+		return
+	}
+	p.order <- p.cur
+	p.work <- p.cur
+	p.cur = nil
+}
+
+func (p *parser) encodeJob(proc *process.Exim, j *parseJob) {
+	for i := range j.entries {
+		je := &j.entries[i]
+		e := &je.e
+		e.Text = j.arena[je.t0:je.t1:je.t1]
+		e.Original = j.arena[je.o0:je.o1:je.o1]
+		j.out = p.appendDoc(j.out, proc, e, j.ref, j.topic)
+	}
+}
+
+// appendDoc appends the output line of one entry.
+func (p *parser) appendDoc(dst []byte, proc *process.Exim, e *frame.Entry, ref time.Time, topic string) []byte {
+	if !p.opts.withMeta {
+		dst, _ = proc.AppendEntry(dst, e, ref)
+		return append(dst, '\n')
+	}
+	// The stream is known only after encoding: encode, then move the
+	// document behind its metadata.
+	start := len(dst)
+	dst, stream := proc.AppendEntry(dst, e, ref)
+	doc := len(dst) - start
+	meta := appendMeta(nil, topic, e, stream) // rare path (-with-meta): one small allocation
+	dst = append(dst, meta...)
+	copy(dst[start+len(meta):], dst[start:start+doc])
+	copy(dst[start:], meta)
+	return append(dst, '}', '\n')
+}
+
+func appendMeta(b []byte, topic string, e *frame.Entry, stream string) []byte {
+	b = append(b, `{"_id":`...)
+	b = strconv.AppendQuote(b, shipper.DocID(shipper.Position{Topic: topic, Offset: e.Line}, e.Seq))
+	b = append(b, `,"_index":`...)
+	b = strconv.AppendQuote(b, stream)
+	return append(b, `,"_source":`...)
 }
 
 // ctxReader stops reading when the command is interrupted or stdout fails.
@@ -242,8 +416,8 @@ type ctxReader struct {
 }
 
 func (c *ctxReader) Read(b []byte) (int, error) {
-	if c.p.werr != nil {
-		return 0, c.p.werr
+	if err := c.p.writeErr(); err != nil {
+		return 0, err
 	}
 	if err := c.p.ctx.Err(); err != nil {
 		return 0, err

@@ -413,3 +413,63 @@ func TestParseWriteError(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
+
+// TestParseParallelSameOutput checks that the parallel pipeline writes the
+// same bytes as the sequential path, with ids (-with-meta), over every test
+// input and the public corpus when present, with jobs of the normal size
+// and with tiny jobs (many job boundaries, inside reject-log entries and
+// syslog piece sequences too).
+func TestParseParallelSameOutput(t *testing.T) {
+	files := []string{td + "mainlog", td + "mainlog.1", td + "rejectlog", td + "syslog.log", td + "filebeat.ndjson"}
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "public")
+	var corpusFiles []string
+	_ = filepath.WalkDir(corpus, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			corpusFiles = append(corpusFiles, path)
+		}
+		return nil
+	})
+	if len(corpusFiles) == 0 {
+		t.Log("public corpus absent (" + corpus + "): test inputs only")
+	}
+	files = append(files, corpusFiles...)
+	for _, perLine := range []bool{false, true} {
+		args := []string{"parse", "-with-meta"}
+		if perLine {
+			args = append(args, "-per-line")
+		}
+		args = append(args, files...)
+		run := func(workers string) string {
+			code, out, errs := runCmd(t, nil, append([]string{args[0], "-workers", workers}, args[1:]...)...)
+			if code != 0 {
+				t.Fatalf("-workers %s: exit %d: %s", workers, code, errs)
+			}
+			return out
+		}
+		want := run("1")
+		if strings.Count(want, "\n") < 50 {
+			t.Fatalf("only %d documents", strings.Count(want, "\n"))
+		}
+		for _, w := range []string{"2", "3"} {
+			if got := run(w); got != want {
+				t.Errorf("per-line=%v -workers %s: output differs from -workers 1 (%d vs %d bytes)", perLine, w, len(got), len(want))
+			}
+		}
+		saved := jobEntries
+		jobEntries = 3
+		got := run("2")
+		jobEntries = saved
+		if got != want {
+			t.Errorf("per-line=%v -workers 2, 3-entry jobs: output differs from -workers 1 (%d vs %d bytes)", perLine, len(got), len(want))
+		}
+	}
+}
+
+func TestParseWriteErrorParallel(t *testing.T) {
+	var errb bytes.Buffer
+	big := strings.Repeat("2024-06-29 16:04:20 1sNbxE-000Gf2-2L Completed\n", 50000)
+	code := realMain([]string{"parse", "-workers", "2", "-", td + "mainlog"}, &env{stdin: strings.NewReader(big), stdout: failWriter{}, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))})
+	if code != 1 || !strings.Contains(errb.String(), "write output") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
