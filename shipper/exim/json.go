@@ -325,15 +325,25 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	r.appendPeer(&e, remote, &r.Host, okIP[0])
 	r.appendPeer(&e, local, &r.Interface, okIP[1])
 
-	// related
-	if nh := relatedHosts(r); nip > 0 || nh > 0 {
+	// related: each value once (H= and I= are often the same loopback)
+	relIP := okIP
+	nrel := nip
+	for i := range ips {
+		for j := 0; j < i && relIP[i]; j++ {
+			if relIP[j] && bytes.Equal(ips[i], ips[j]) {
+				relIP[i] = false
+				nrel--
+			}
+		}
+	}
+	if nh := relatedHosts(r); nrel > 0 || nh > 0 {
 		e.open(`"related":`)
-		if nip > 0 {
+		if nrel > 0 {
 			e.key(`"ip":`)
 			e.b = append(e.b, '[')
 			n := 0
 			for i, ip := range ips {
-				if okIP[i] {
+				if relIP[i] {
 					if n > 0 {
 						e.b = append(e.b, ',')
 					}
@@ -348,7 +358,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			e.b = append(e.b, '[')
 			k := 0
 			for i, h := range [...][]byte{r.Host.Name, r.Host.Helo} {
-				if i == 0 && hostName(&r.Host) || i == 1 && len(h) > 0 && h[0] != '[' {
+				if i == 0 && hostName(&r.Host) || i == 1 && len(h) > 0 && h[0] != '[' && !(hostName(&r.Host) && bytes.Equal(h, r.Host.Name)) {
 					if k > 0 {
 						e.b = append(e.b, ',')
 					}
