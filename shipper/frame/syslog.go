@@ -37,6 +37,8 @@ func parseSyslog(line []byte, loc *time.Location, ref time.Time, h *syslogHeader
 		}
 	}
 	strong := h.sev >= 0
+	var iso isoTime
+	isISO := false
 	switch {
 	case len(rest) >= 15 && monthIndex(rest) > 0:
 		t, n, ok := parse3164Time(rest, loc, ref)
@@ -46,11 +48,14 @@ func parseSyslog(line []byte, loc *time.Location, ref time.Time, h *syslogHeader
 		h.format, h.time, strong = FormatRFC3164, t, true
 		rest = rest[n:]
 	case len(rest) >= 19 && isDigit(rest[0]) && rest[4] == '-':
-		t, n, ok := parseISOTime(rest, loc)
+		// The time is only scanned here and converted (time.Date, the
+		// costly part) once the line is known to be syslog: a plain Exim
+		// line starts with the same kind of date.
+		p, n, ok := scanISOTime(rest, loc)
 		if !ok {
 			return false
 		}
-		h.format, h.time = FormatISOSyslog, t
+		h.format, iso, isISO = FormatISOSyslog, p, true
 		if rest[10] == 'T' {
 			strong = true
 		}
@@ -75,7 +80,7 @@ func parseSyslog(line []byte, loc *time.Location, ref time.Time, h *syslogHeader
 		// no host name: "Jun 29 16:04:19 exim[12]: ..."
 		h.program, h.pid = prog, pid
 		h.content = afterTag(rest[n:])
-		return true
+		return !isISO || iso.setTime(h)
 	}
 	h.host = rest[:tok]
 	rest = rest[tok:]
@@ -97,7 +102,7 @@ func parseSyslog(line []byte, loc *time.Location, ref time.Time, h *syslogHeader
 	}
 	h.program, h.pid = prog, pid
 	h.content = afterTag(rest[n:])
-	return true
+	return !isISO || iso.setTime(h)
 }
 
 func afterTag(b []byte) []byte {
@@ -375,23 +380,58 @@ func parseFraction(b []byte) (nsec, n int) {
 // parseISOTime parses "2024-06-29T16:04:19[.frac][Z|+hh:mm|+hhmm]" with 'T'
 // or ' ' between date and time; without an offset it reads the time in loc.
 func parseISOTime(b []byte, loc *time.Location) (time.Time, int, bool) {
-	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ') {
+	p, n, ok := scanISOTime(b, loc)
+	if !ok {
 		return time.Time{}, 0, false
+	}
+	t, ok := p.time()
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	return t, n, true
+}
+
+// isoTime is a scanned ISO time, not yet converted.
+type isoTime struct {
+	y, mo, d, hh, mm, ss, nsec int
+	tz                         *time.Location
+}
+
+// time converts p; false when the day does not exist (February 30).
+func (p isoTime) time() (time.Time, bool) {
+	t := time.Date(p.y, time.Month(p.mo), p.d, p.hh, p.mm, p.ss, p.nsec, p.tz)
+	if t.Day() != p.d {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// setTime sets h.time to p; false when p is not a real day.
+func (p isoTime) setTime(h *syslogHeader) bool {
+	t, ok := p.time()
+	h.time = t
+	return ok
+}
+
+// scanISOTime is parseISOTime without the conversion.
+func scanISOTime(b []byte, loc *time.Location) (isoTime, int, bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ') {
+		return isoTime{}, 0, false
 	}
 	for _, k := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
 		if !isDigit(b[k]) {
-			return time.Time{}, 0, false
+			return isoTime{}, 0, false
 		}
 	}
 	y := int(b[0]-'0')*1000 + int(b[1]-'0')*100 + int(b[2]-'0')*10 + int(b[3]-'0')
 	mo := int(b[5]-'0')*10 + int(b[6]-'0')
 	d := int(b[8]-'0')*10 + int(b[9]-'0')
 	if mo < 1 || mo > 12 || d < 1 || d > 31 {
-		return time.Time{}, 0, false
+		return isoTime{}, 0, false
 	}
 	hh, mm, ss, n, ok := parseClock(b[11:])
 	if !ok {
-		return time.Time{}, 0, false
+		return isoTime{}, 0, false
 	}
 	i := 11 + n
 	nsec, n := parseFraction(b[i:])
@@ -421,11 +461,7 @@ func parseISOTime(b []byte, loc *time.Location) (time.Time, int, bool) {
 			}
 		}
 	}
-	t := time.Date(y, time.Month(mo), d, hh, mm, ss, nsec, tz)
-	if t.Day() != d {
-		return time.Time{}, 0, false
-	}
-	return t, i, true
+	return isoTime{y: y, mo: mo, d: d, hh: hh, mm: mm, ss: ss, nsec: nsec, tz: tz}, i, true
 }
 
 // fixedZone caches zones by offset so that parsing allocates no Location.
