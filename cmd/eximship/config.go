@@ -13,6 +13,7 @@ import (
 	"github.com/eximship/eximship/cmd/eximship/internal/envexpand"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/enrich"
 	"github.com/eximship/eximship/shipper/kafka"
 	"github.com/eximship/eximship/shipper/process"
 )
@@ -103,6 +104,11 @@ type eximSection struct {
 	Namespace string `yaml:"namespace"`
 	Timezone  string `yaml:"timezone"`
 	Dataset   string `yaml:"dataset"`
+	// LocalDomains are our own domains (Exim's local_domains), used to
+	// mark local and forged senders and recipients.
+	LocalDomains []string `yaml:"local_domains"`
+	// AdminLocalParts replace enrich.DefaultAdminLocalParts when set.
+	AdminLocalParts []string `yaml:"admin_local_parts"`
 }
 
 // loadConfig reads, expands and decodes a configuration file.
@@ -180,7 +186,10 @@ func (c *fileConfig) processConfig() (process.Config, error) {
 	if err != nil {
 		return process.Config{}, err
 	}
-	return process.Config{Namespace: c.Exim.Namespace, Location: loc, Dataset: c.Exim.Dataset}, nil
+	return process.Config{
+		Namespace: c.Exim.Namespace, Location: loc, Dataset: c.Exim.Dataset,
+		Enrich: enrich.Config{LocalDomains: c.Exim.LocalDomains, AdminLocalParts: c.Exim.AdminLocalParts},
+	}, nil
 }
 
 func (c *fileConfig) pipelineConfig() shipper.Config {

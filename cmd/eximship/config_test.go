@@ -28,6 +28,7 @@ pipeline:
 exim:
   namespace: mx
   timezone: Europe/Berlin
+  local_domains: [example.org]
 `
 	env := map[string]string{"ES_URL": "https://es:9200", "ES_PASSWORD": "s3cr$t"}
 	c, err := parseConfig([]byte(raw), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -45,7 +46,7 @@ exim:
 		t.Errorf("pipeline config %+v", pl)
 	}
 	pc, err := c.processConfig()
-	if err != nil || pc.Namespace != "mx" || pc.Location.String() != "Europe/Berlin" {
+	if err != nil || pc.Namespace != "mx" || pc.Location.String() != "Europe/Berlin" || len(pc.Enrich.LocalDomains) != 1 {
 		t.Errorf("process config %+v, %v", pc, err)
 	}
 	t.Setenv("KAFKA_PASSWORD", "from-env")

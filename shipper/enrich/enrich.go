@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/eximship/eximship/shipper/exim"
 )
 
 // DefaultAdminLocalParts are the local parts treated as administrative.
@@ -46,11 +48,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Enricher computes Address metadata. It is safe for concurrent use.
+// Enricher computes Address metadata. It caches domains it has seen, so it
+// is not safe for concurrent use: use one per goroutine.
 type Enricher struct {
 	local map[string]struct{}
 	admin map[string]struct{}
+	// domains caches the metadata of domains seen (keyed by the domain as
+	// written), so that a busy log costs no allocation per address.
+	domains map[string]domainInfo
 }
+
+type domainInfo struct {
+	domain, registered string
+	local              bool
+}
+
+// maxCachedDomains bounds the cache; it is emptied when full.
+const maxCachedDomains = 8192
 
 // New returns an Enricher for c.
 func New(c Config) (*Enricher, error) {
@@ -61,7 +75,7 @@ func New(c Config) (*Enricher, error) {
 	if admin == nil {
 		admin = DefaultAdminLocalParts
 	}
-	e := &Enricher{local: map[string]struct{}{}, admin: map[string]struct{}{}}
+	e := &Enricher{local: map[string]struct{}{}, admin: map[string]struct{}{}, domains: map[string]domainInfo{}}
 	for _, d := range c.LocalDomains {
 		e.local[strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")] = struct{}{}
 	}
@@ -91,16 +105,55 @@ func (e *Enricher) Address(addr []byte) Address {
 	if at < 0 {
 		return Address{Admin: e.isAdmin(addr)}
 	}
-	var a Address
-	a.Domain = strings.TrimSuffix(strings.ToLower(string(addr[at+1:])), ".")
-	if a.Domain != "" && a.Domain[0] != '[' { // not an address literal
-		if r, err := publicsuffix.EffectiveTLDPlusOne(a.Domain); err == nil {
-			a.Registered = r
+	d := e.domain(addr[at+1:])
+	return Address{Domain: d.domain, Registered: d.registered, Local: d.local, Admin: e.isAdmin(addr[:at])}
+}
+
+func (e *Enricher) domain(raw []byte) domainInfo {
+	if d, ok := e.domains[string(raw)]; ok {
+		return d
+	}
+	var d domainInfo
+	d.domain = strings.TrimSuffix(strings.ToLower(string(raw)), ".")
+	if d.domain != "" && d.domain[0] != '[' { // not an address literal
+		if r, err := publicsuffix.EffectiveTLDPlusOne(d.domain); err == nil {
+			d.registered = r
 		}
 	}
-	a.Local = e.isLocal(a.Domain)
-	a.Admin = e.isAdmin(addr[:at])
-	return a
+	d.local = e.isLocal(d.domain)
+	if len(e.domains) >= maxCachedDomains {
+		clear(e.domains)
+	}
+	e.domains[string(raw)] = d
+	return d
+}
+
+// Apply fills r.Enrichment from the record's envelope sender and recipient.
+// A rejection whose sender claims one of our local domains is marked
+// forged: our own users authenticate and are not rejected, relay probes
+// forge root@, info@, admin@ our domain.
+func (e *Enricher) Apply(r *exim.Record) {
+	r.Enrichment = exim.Enrichment{}
+	if len(r.Sender) > 0 {
+		a := e.Address(r.Sender)
+		r.Enrichment.SenderDomain, r.Enrichment.SenderRegisteredDomain = a.Domain, a.Registered
+		r.Enrichment.SenderLocal, r.Enrichment.SenderAdmin = a.Local, a.Admin
+		r.Enrichment.SenderForged = a.Local && isRejection(r.Action)
+	}
+	if len(r.Recipient) > 0 {
+		a := e.Address(r.Recipient)
+		r.Enrichment.RecipientDomain, r.Enrichment.RecipientRegisteredDomain = a.Domain, a.Registered
+		r.Enrichment.RecipientLocal = a.Local
+	}
+}
+
+func isRejection(action string) bool {
+	switch action {
+	case exim.ActionRcptRejected, exim.ActionRcptTempRejected, exim.ActionMailRejected, exim.ActionDataRejected,
+		exim.ActionSenderVerifyFailed, exim.ActionSenderVerifyDeferred:
+		return true
+	}
+	return false
 }
 
 func (e *Enricher) isLocal(domain string) bool {

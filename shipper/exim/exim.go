@@ -138,50 +138,70 @@ type Record struct {
 	// Proxy is PRX=, the proxy address.
 	Proxy Host
 
-	User          []byte // U=: local user or ident
-	AuthName      []byte // A=: authenticator name; also the authenticator of "authenticator failed"
-	AuthID        []byte // A=name:id; set_id= of "authenticator failed"
-	AuthSender    []byte // A=name:id:sender
-	Protocol      []byte // P= on <= lines
-	ReturnPath    []byte // P= on =>, ** lines
-	Size          int64  // S=
-	HeaderID      []byte // id= / id*=: Message-ID header (email.message_id)
-	Subject       []byte // T= on <= lines (escaped)
-	BounceRef     []byte // R= on <= lines
-	Router        []byte // R= on delivery lines
-	Transport     []byte // T= on delivery lines
-	Shadow        []byte // ST=: shadow transport
-	Confirmation  []byte // C= on delivery lines (escaped)
-	Commands      []byte // C= on "no MAIL"/too-many lines: SMTP command list
-	Command       []byte // the SMTP command of protocol/sync errors, timeouts
-	Cipher        []byte // X=
-	CertVerified  []byte // CV=
-	PeerDN        []byte // DN= (escaped)
-	SNI           []byte // SNI=
-	ConnID        []byte // Ci=
-	M8S           []byte // M8S=
-	Pipelining    []byte // L, L-, L.
-	DKIM          []byte // DKIM=
-	ProtoSeq      []byte // PS=
-	Queue         []byte // Q=
-	QueueTime     float64
-	DeliveryTime  float64
-	ReceiveTime   float64
-	Duration      float64 // D=
-	ConnCount     int     // "(TCP/IP connection count = N)"
-	Errno         []byte  // "defer (-53)"
-	Reason        []byte  // rejection reason, error or free text (escaped)
-	Version       []byte  // Exim version on "daemon started"
-	Cwd           []byte  // cwd=
-	Args          []byte  // "N args: ..."
-	EnvelopeFrom  []byte  // reject log Envelope-from:
-	EnvelopeTo    []byte  // reject log Envelope-to:
-	Headers       []byte  // reject log header dump (lines after the first)
-	Body          []byte  // the text after timestamp, pid and message id
-	ACL           []byte  // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
+	User         []byte // U=: local user or ident
+	AuthName     []byte // A=: authenticator name; also the authenticator of "authenticator failed"
+	AuthID       []byte // A=name:id; set_id= of "authenticator failed"
+	AuthSender   []byte // A=name:id:sender
+	Protocol     []byte // P= on <= lines
+	ReturnPath   []byte // P= on =>, ** lines
+	Size         int64  // S=
+	HeaderID     []byte // id= / id*=: Message-ID header (email.message_id)
+	Subject      []byte // T= on <= lines (escaped)
+	BounceRef    []byte // R= on <= lines
+	Router       []byte // R= on delivery lines
+	Transport    []byte // T= on delivery lines
+	Shadow       []byte // ST=: shadow transport
+	Confirmation []byte // C= on delivery lines (escaped)
+	Commands     []byte // C= on "no MAIL"/too-many lines: SMTP command list
+	Command      []byte // the SMTP command of protocol/sync errors, timeouts
+	Cipher       []byte // X=
+	CertVerified []byte // CV=
+	PeerDN       []byte // DN= (escaped)
+	SNI          []byte // SNI=
+	ConnID       []byte // Ci=
+	M8S          []byte // M8S=
+	Pipelining   []byte // L, L-, L.
+	DKIM         []byte // DKIM=
+	ProtoSeq     []byte // PS=
+	Queue        []byte // Q=
+	QueueTime    float64
+	DeliveryTime float64
+	ReceiveTime  float64
+	Duration     float64 // D=
+	ConnCount    int     // "(TCP/IP connection count = N)"
+	Errno        []byte  // "defer (-53)"
+	Reason       []byte  // rejection reason, error or free text (escaped)
+	Version      []byte  // Exim version on "daemon started"
+	Cwd          []byte  // cwd=
+	Args         []byte  // "N args: ..."
+	EnvelopeFrom []byte  // reject log Envelope-from:
+	EnvelopeTo   []byte  // reject log Envelope-to:
+	Headers      []byte  // reject log header dump (lines after the first)
+	Body         []byte  // the text after timestamp, pid and message id
+	ACL          []byte  // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
+	// Enrichment is domain metadata added after Parse by the caller
+	// (shipper/enrich); Parse leaves it empty.
+	Enrichment Enrichment
+
 	scratch       []byte
 	scratch2      []byte
 	fieldsPresent bool
+}
+
+// Enrichment is metadata about the envelope addresses that the parser
+// cannot know (the public suffix list, the local domains). Zero values are
+// not written.
+type Enrichment struct {
+	SenderDomain           string // exim.sender.domain
+	SenderRegisteredDomain string // exim.sender.registered_domain
+	SenderLocal            bool   // exim.sender.local: one of our domains
+	SenderAdmin            bool   // exim.sender.admin: root@, info@, admin@...
+	// SenderForged is set on rejections whose sender claims one of our
+	// domains (exim.sender.forged_local): relay probes forge them.
+	SenderForged              bool
+	RecipientDomain           string // exim.rcpt.domain
+	RecipientRegisteredDomain string // exim.rcpt.registered_domain
+	RecipientLocal            bool   // exim.rcpt.local
 }
 
 // Reset clears r for reuse, keeping allocated capacity.

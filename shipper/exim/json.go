@@ -668,15 +668,37 @@ func textActions(a string) bool {
 func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 	e.open(`"exim":`)
 	e.strs(`"flag":`, r.Flag)
-	if r.Has(FlagNullSender) {
+	en := &r.Enrichment
+	if r.Has(FlagNullSender) || en.SenderDomain != "" || en.SenderAdmin {
 		e.open(`"sender":`)
-		e.boolean(`"null":`, true)
+		if r.Has(FlagNullSender) {
+			e.boolean(`"null":`, true)
+		}
+		e.strs(`"domain":`, en.SenderDomain)
+		e.strs(`"registered_domain":`, en.SenderRegisteredDomain)
+		if en.SenderLocal {
+			e.boolean(`"local":`, true)
+		}
+		if en.SenderAdmin {
+			e.boolean(`"admin":`, true)
+		}
+		if en.SenderForged {
+			e.boolean(`"forged_local":`, true)
+		}
 		e.close()
 	}
-	if r.Flag != "" && r.Flag != "<=" && r.Flag != "(=" {
+	delivery := r.Flag != "" && r.Flag != "<=" && r.Flag != "(="
+	if delivery || en.RecipientDomain != "" {
 		e.open(`"rcpt":`)
-		e.str(`"address":`, r.Recipient)
-		e.str(`"parent":`, r.Parent)
+		if delivery {
+			e.str(`"address":`, r.Recipient)
+			e.str(`"parent":`, r.Parent)
+		}
+		e.strs(`"domain":`, en.RecipientDomain)
+		e.strs(`"registered_domain":`, en.RecipientRegisteredDomain)
+		if en.RecipientLocal {
+			e.boolean(`"local":`, true)
+		}
 		e.close()
 	}
 	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {

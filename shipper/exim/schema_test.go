@@ -64,6 +64,14 @@ func TestFields(t *testing.T) {
 	for i, in := range inputs {
 		r.Meta = metas[i]
 		p.Parse(in, &r)
+		// Enrichment is set by shipper/enrich after Parse; give it values
+		// here so that its fields are written and checked too.
+		if len(r.Sender) > 0 {
+			r.Enrichment = Enrichment{SenderDomain: "example.org", SenderRegisteredDomain: "example.org", SenderLocal: true, SenderAdmin: true, SenderForged: true}
+		}
+		if len(r.Recipient) > 0 {
+			r.Enrichment.RecipientDomain, r.Enrichment.RecipientRegisteredDomain, r.Enrichment.RecipientLocal = "mx.example.net", "example.net", true
+		}
 		var v any
 		if err := json.Unmarshal(r.AppendJSON(nil), &v); err != nil {
 			t.Fatalf("%q: %v", in, err)

@@ -35,6 +35,7 @@ import (
 	"unsafe"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/enrich"
 	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
 )
@@ -60,6 +61,10 @@ type Config struct {
 	// belt-and-braces option; it costs about as much as parsing.
 	// Default: false.
 	CheckJSON bool
+	// Enrich configures the domain metadata added to every document with
+	// envelope addresses (local domains, admin local parts). Default: no
+	// local domains, enrich.DefaultAdminLocalParts.
+	Enrich enrich.Config
 	// Frame configures framing (line and entry size bounds). Its Location
 	// defaults to Location.
 	Frame frame.Config
@@ -101,6 +106,9 @@ func (c *Config) Validate() error {
 	if err := validDataset(d.DefaultDataset); err != nil {
 		return fmt.Errorf("default %w", err)
 	}
+	if err := d.Enrich.Validate(); err != nil {
+		return fmt.Errorf("process: enrich: %w", err)
+	}
 	if err := d.Frame.Validate(); err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
@@ -129,12 +137,13 @@ func validName(what, s string, maxLen int) error {
 // Exim is the shipper.Processor for Exim logs. It is not safe for concurrent
 // use; make one per worker.
 type Exim struct {
-	cfg    Config
-	framer *frame.Framer
-	parser *exim.Parser
-	rec    exim.Record
-	buf    []byte
-	tmp    []byte
+	cfg      Config
+	framer   *frame.Framer
+	parser   *exim.Parser
+	enricher *enrich.Enricher
+	rec      exim.Record
+	buf      []byte
+	tmp      []byte
 	// parserShape is true for documents from the parser (see spliceFast).
 	parserShape bool
 	// tail is `,"data_stream":{...}}` for tailDS (see spliceFast).
@@ -160,10 +169,15 @@ func New(c Config) (*Exim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	en, err := enrich.New(c.Enrich)
+	if err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
 	p := &Exim{
-		cfg:    c,
-		framer: fr,
-		parser: exim.NewParser(exim.Options{Location: c.Location}),
+		cfg:      c,
+		framer:   fr,
+		parser:   exim.NewParser(exim.Options{Location: c.Location}),
+		enricher: en,
 	}
 	for d := frame.DatasetUnknown; d <= frame.DatasetPanic; d++ {
 		ds := d.String()
@@ -290,6 +304,7 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 		r.Meta.Time = fallback
 	}
 	p.parser.Parse(e.Text, r)
+	p.enricher.Apply(r)
 	// event.original is the input as received, syslog header included.
 	r.Original = e.Original
 	if r.PID == 0 {
