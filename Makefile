@@ -43,7 +43,7 @@ deps:
 test-stack:
 	$(GO) test -count=1 -v ./internal/stackcheck/
 
-demo: build
+demo: deps build
 	scripts/demo
 
 lint:
