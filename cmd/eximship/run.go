@@ -76,6 +76,13 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
+	checkCtx, cancelCheck := context.WithTimeout(ctx, 30*time.Second)
+	err = src.CheckTopics(checkCtx)
+	cancelCheck()
+	if err != nil {
+		_ = src.Close(context.Background())
+		return fmt.Errorf("kafka: %w", err)
+	}
 
 	plc := cfg.pipelineConfig()
 	plc.Logger = log.With("component", "pipeline")

@@ -600,3 +600,29 @@ func (s *Source) Stats() Stats {
 }
 
 var _ shipper.Source = (*Source)(nil)
+
+// CheckTopics asks the brokers for the configured topics and fails naming
+// each one that does not exist or cannot be described: with topic
+// auto-creation off (the usual production setting), a missing topic would
+// otherwise leave the consumer waiting forever with no partition assigned.
+func (s *Source) CheckTopics(ctx context.Context) error {
+	resp, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: s.cfg.Topics})
+	if err != nil {
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	found := make(map[string]error, len(resp.Topics))
+	for _, t := range resp.Topics {
+		found[t.Name] = t.Error
+	}
+	var errs []error
+	for _, name := range s.cfg.Topics {
+		terr, ok := found[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("topic %q does not exist", name))
+		case terr != nil:
+			errs = append(errs, fmt.Errorf("topic %q: %w", name, terr))
+		}
+	}
+	return errors.Join(errs...)
+}
