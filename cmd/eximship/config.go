@@ -85,7 +85,8 @@ type elasticSection struct {
 }
 
 type deadSection struct {
-	// Index is the Elasticsearch data stream for dead letters.
+	// Index is the Elasticsearch data stream for dead letters. Default:
+	// eximship-deadletter-<exim.namespace>.
 	Index string `yaml:"index"`
 	// KafkaTopic, when set, also writes every dead letter to this topic.
 	KafkaTopic string `yaml:"kafka_topic"`
@@ -173,11 +174,20 @@ func (c *fileConfig) kafkaConfig() kafka.Config {
 
 func (c *fileConfig) elasticConfig() elastic.Config {
 	e := c.Elasticsearch
+	dead := c.DeadLetter.Index
+	if dead == "" {
+		// one dead-letter stream per namespace, like the data streams
+		ns := c.Exim.Namespace
+		if ns == "" {
+			ns = process.DefaultNamespace
+		}
+		dead = "eximship-deadletter-" + ns
+	}
 	return elastic.Config{
 		Addresses: e.Addresses, Username: e.Username, Password: e.Password, PasswordFile: e.PasswordFile,
 		APIKey: e.APIKey, APIKeyFile: e.APIKeyFile, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
 		InsecureSkipVerify: e.InsecureSkipVerify, CompressRequestBody: e.Compress, CompressionLevel: e.CompressionLevel,
-		FlushBytes: e.FlushBytes, Timeout: e.Timeout, DeadLetterIndex: c.DeadLetter.Index,
+		FlushBytes: e.FlushBytes, Timeout: e.Timeout, DeadLetterIndex: dead,
 	}
 }
 

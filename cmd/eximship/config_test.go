@@ -66,7 +66,14 @@ func TestParseConfigErrors(t *testing.T) {
 			t.Errorf("parseConfig(%q) = %v, want error containing %q", tc.raw, err, tc.want)
 		}
 	}
-	c, err := parseConfig([]byte("kafka:\n  topics: [t]\nexim:\n  timezone: Mars/Base\n  dataset: weird\n"), none)
+	c, err := parseConfig([]byte("exim:\n  namespace: mx\n"), none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.elasticConfig().DeadLetterIndex; got != "eximship-deadletter-mx" {
+		t.Errorf("default dead-letter index = %q, want eximship-deadletter-mx", got)
+	}
+	c, err = parseConfig([]byte("kafka:\n  topics: [t]\nexim:\n  timezone: Mars/Base\n  dataset: weird\n"), none)
 	if err != nil {
 		t.Fatal(err)
 	}
