@@ -24,8 +24,10 @@ type Config struct {
 	RetryInitial time.Duration
 	// RetryMax caps the exponential retry delay. Default: 30s.
 	RetryMax time.Duration
-	// ShutdownTimeout is how long in-flight batches may still be written
-	// after the run context is cancelled. Default: 30s.
+	// ShutdownTimeout bounds the whole shutdown after the run context is
+	// cancelled: in-flight batches are written, then the source commits and
+	// closes, all within it (closing gets at least a tenth of it more when
+	// the writes used it all up). Default: 30s.
 	ShutdownTimeout time.Duration
 	// ProgressInterval is the period of the progress log line and callback.
 	// Default: 10s. Negative disables it.
@@ -157,7 +159,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// writeCtx outlives ctx by ShutdownTimeout so in-flight work can drain.
 	writeCtx, cancelWrite := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrite()
+	// stopAt is when ctx ended: the whole shutdown (drain, final commit,
+	// close) must fit in ShutdownTimeout from then.
+	var stopAt atomic.Int64
 	stopDrain := context.AfterFunc(ctx, func() {
+		stopAt.Store(time.Now().UnixNano())
 		t := time.AfterFunc(p.cfg.ShutdownTimeout, cancelWrite)
 		context.AfterFunc(writeCtx, func() { t.Stop() })
 	})
@@ -217,7 +223,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Wait()
 	<-progressDone
 
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	closeBy := time.Now().Add(p.cfg.ShutdownTimeout)
+	if at := stopAt.Load(); at != 0 {
+		// What is left of the shutdown deadline, but at least a moment for
+		// the final commit (an uncommitted batch is only re-delivered).
+		closeBy = time.Unix(0, at).Add(p.cfg.ShutdownTimeout)
+		closeBy = later(closeBy, time.Now().Add(p.cfg.ShutdownTimeout/10))
+	}
+	closeCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), closeBy)
 	defer cancel()
 	closeErr := p.src.Close(closeCtx)
 	if err := p.sink.Close(closeCtx); err != nil && closeErr == nil {
@@ -405,6 +418,13 @@ func (p *Pipeline) backoff(n int) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -428,3 +428,38 @@ func TestDocIDIsStable(t *testing.T) {
 		t.Fatalf("DocID = %q", got)
 	}
 }
+
+// slowCloseSource blocks in Close until its context ends, like a consumer
+// group leave that hangs.
+type slowCloseSource struct{ *memSource }
+
+func (s slowCloseSource) Close(ctx context.Context) error {
+	<-ctx.Done()
+	return s.memSource.Close(ctx)
+}
+
+func TestRunShutdownFitsOneDeadline(t *testing.T) {
+	src, sink, dead := newMemSource(50, 5), newMemSink(), &memDead{}
+	sink.down = func(int) error { return errors.New("503 service unavailable") }
+	cfg := quietConfig()
+	cfg.ShutdownTimeout = time.Second
+	p, err := New(cfg, slowCloseSource{src}, newProc, sink, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	<-done
+	// Drain (1s, the sink never recovers) and close (hangs) share one
+	// deadline: 1s, plus a tenth for the close, not 2s.
+	if el := time.Since(start); el > 1800*time.Millisecond {
+		t.Errorf("shutdown took %s with ShutdownTimeout 1s", el)
+	}
+	if !src.closed {
+		t.Error("source not closed")
+	}
+}
