@@ -41,7 +41,7 @@ deps:
 
 # Only the stack's own integration tests (needs scripts/stack up).
 test-stack:
-	$(GO) test -count=1 -v ./internal/stackcheck/
+	$(GO) test -count=1 -v ./shipper/stackcheck/
 
 demo: deps build
 	scripts/demo

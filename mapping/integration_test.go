@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 func get(t *testing.T, method, url, body string) (int, map[string]any) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/eximlab"
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/exim/eximlab"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // The corpus: a real Exim main log from eximlab (the seed: about 3,600

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/kafka"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // conflictField is the field the test maps with a type its values cannot

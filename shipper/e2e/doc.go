@@ -6,10 +6,10 @@
 //
 // The tests (names ending in Integration) skip under -short and skip, or fail
 // when EXIMSHIP_REQUIRE_INTEGRATION is set, without the stack
-// (internal/stacktest). Every test has its own topic (6 partitions), consumer
+// (shipper/stacktest). Every test has its own topic (6 partitions), consumer
 // group and data stream namespace, and deletes its data streams at the end.
 //
-// The input is a real Exim main log made by internal/eximlab (a real Exim
+// The input is a real Exim main log made by shipper/exim/eximlab (a real Exim
 // daemon fed with SMTP sessions), cached under
 // ${XDG_CACHE_HOME:-~/.cache}/eximship/e2e: a few thousand real entries,
 // replicated with renumbered message ids and shifted times to 50,000+ lines

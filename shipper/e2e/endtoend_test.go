@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestEndToEndIntegration: a real Exim log of 50,000+ entries goes through

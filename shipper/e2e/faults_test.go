@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/faultproxy"
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/elastic/faultproxy"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestItem429Integration: a fault-injecting proxy in front of Elasticsearch

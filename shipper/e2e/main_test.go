@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // repoRoot is the module root (this package is shipper/e2e).

@@ -11,8 +11,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // poison are inputs that must neither stop a partition nor the process.

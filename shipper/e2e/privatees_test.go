@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // privateNode is an Elasticsearch node of its own (scripts/stack es-up with

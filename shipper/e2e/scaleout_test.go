@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestThreeInstancesOneKilledIntegration: three `eximship run` in one

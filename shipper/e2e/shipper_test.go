@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // testEnv is one test's private slice of the stack: topic, group, data

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestSigtermIntegration: SIGTERM in the middle of a backlog makes `eximship

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestElasticsearchDownIntegration: Elasticsearch's process is killed

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/faultproxy"
-	"github.com/eximship/eximship/internal/stacktest"
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/elastic/faultproxy"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // setupES returns the node's URL after installing eximship's templates,

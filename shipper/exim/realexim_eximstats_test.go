@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/eximlab"
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/exim/eximlab"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // eximstats counts (Debian exim4-base 4.96, /usr/sbin/eximstats), read from

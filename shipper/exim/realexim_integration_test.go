@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/internal/eximlab"
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/exim/eximlab"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // requireExim skips (or fails under EXIMSHIP_REQUIRE_INTEGRATION) when no

@@ -1,7 +1,7 @@
 package exim_test
 
 // Golden tests over logs written by a real Exim (Debian exim4-daemon-light
-// 4.96) driven by internal/eximlab: see testdata/real/README.md. The
+// 4.96) driven by shipper/exim/eximlab: see testdata/real/README.md. The
 // goldens are regenerated with
 //
 //	go test ./shipper/exim -run RealExim -update
@@ -122,7 +122,7 @@ func variantDirs(t *testing.T) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(realDir, "*", "mainlog"))
 	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no captured logs under %s (go run ./internal/eximlab/cmd/eximlab capture -out shipper/exim/%s): %v", realDir, realDir, err)
+		t.Fatalf("no captured logs under %s (go run ./cmd/eximlab capture -out shipper/exim/%s): %v", realDir, realDir, err)
 	}
 	for i, d := range dirs {
 		dirs[i] = filepath.Dir(d)

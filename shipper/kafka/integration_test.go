@@ -8,11 +8,11 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // Integration tests against the real Kafka broker started by scripts/stack
-// (internal/stacktest). Each test creates its own topic (automatic topic
+// (shipper/stacktest). Each test creates its own topic (automatic topic
 // creation is off) and consumer group, and deletes the topic afterwards.
 
 func createTopic(t testing.TB, brokers []string, prefix string, partitions int) string {

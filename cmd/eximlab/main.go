@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eximship/eximship/internal/eximlab"
+	"github.com/eximship/eximship/shipper/exim/eximlab"
 )
 
 func main() {

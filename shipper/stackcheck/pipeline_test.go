@@ -13,7 +13,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestKafkaToElasticsearch10kIntegration is the proof asked by issue 3:

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // TestElasticsearchProductCheckIntegration: go-elasticsearch/v8, unmodified

@@ -6,6 +6,6 @@
 // streams created on first write, the aggregations reports rely on).
 //
 // Every test name ends in Integration and gets its addresses from
-// internal/stacktest: they skip when the stack is not up (or under -short)
+// shipper/stacktest: they skip when the stack is not up (or under -short)
 // and fail when EXIMSHIP_REQUIRE_INTEGRATION is set.
 package stackcheck

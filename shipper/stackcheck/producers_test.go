@@ -15,7 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/eximship/eximship/internal/stacktest"
+	"github.com/eximship/eximship/shipper/stacktest"
 )
 
 // eximLines returns n distinct Exim-like main log lines (with the
