@@ -421,6 +421,14 @@ func TestParseWriteError(t *testing.T) {
 // syslog piece sequences too).
 func TestParseParallelSameOutput(t *testing.T) {
 	files := []string{td + "mainlog", td + "mainlog.1", td + "rejectlog", td + "syslog.log", td + "filebeat.ndjson"}
+	// The real-Exim captures (committed) give hundreds of entries of every
+	// kind, reject-log entries spanning lines included, with or without
+	// the public corpus.
+	real, _ := filepath.Glob(filepath.Join("..", "..", "shipper", "exim", "testdata", "real", "*", "*log"))
+	if len(real) == 0 {
+		t.Fatal("no real-Exim captures under shipper/exim/testdata/real")
+	}
+	files = append(files, real...)
 	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "public")
 	var corpusFiles []string
 	_ = filepath.WalkDir(corpus, func(path string, d os.DirEntry, err error) error {
