@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/eximship/eximship/shipper/internal/jsonscan"
 )
 
 // envelope is what a Filebeat or Vector JSON event tells. Its byte slices
@@ -113,32 +115,32 @@ func nestedString(obj []byte, key string) []byte {
 // eachKey calls f with every key (raw, without quotes) and raw value of the
 // JSON object obj, which must be valid JSON; anything else calls nothing.
 func eachKey(obj []byte, f func(k, v []byte)) {
-	i := skipWS(obj, 0)
+	i := jsonscan.SkipWS(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = skipWS(obj, i)
+		i = jsonscan.SkipWS(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
 			return
 		}
-		ke := skipString(obj, i)
+		ke := jsonscan.SkipString(obj, i)
 		if ke < 0 {
 			return
 		}
 		key := obj[i+1 : ke-1]
-		i = skipWS(obj, ke)
+		i = jsonscan.SkipWS(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
 			return
 		}
-		i = skipWS(obj, i+1)
-		ve := skipValue(obj, i)
+		i = jsonscan.SkipWS(obj, i+1)
+		ve := jsonscan.SkipValue(obj, i)
 		if ve < 0 {
 			return
 		}
 		f(key, obj[i:ve])
-		i = skipWS(obj, ve)
+		i = jsonscan.SkipWS(obj, ve)
 		if i >= len(obj) || obj[i] != ',' {
 			return
 		}
@@ -162,63 +164,4 @@ func jsonString(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte(s), true
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] ('"').
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index after the JSON value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipString(b, j)
-				if j < 0 {
-					return -1
-				}
-				j--
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
 }

@@ -1,6 +1,10 @@
 package process
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/eximship/eximship/shipper/internal/jsonscan"
+)
 
 // spliceMeta makes sure the JSON object in dst[start:] carries event.module,
 // event.dataset and data_stream.{type,dataset,namespace}, adding what the
@@ -48,7 +52,7 @@ func (p *Exim) spliceFast(dst []byte, start int, dataset string) ([]byte, bool) 
 // spliceScan is the general case: it walks the top-level keys.
 func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) {
 	doc := dst[start:]
-	i := skipWS(doc, 0)
+	i := jsonscan.SkipWS(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
 		return dst, false
 	}
@@ -58,7 +62,7 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 	eventKeys, hasModule, hasDataset, hasStream := 0, false, false, false
 	end := -1
 	for {
-		i = skipWS(doc, i)
+		i = jsonscan.SkipWS(doc, i)
 		if i >= len(doc) {
 			return dst, false
 		}
@@ -72,7 +76,7 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 		}
 		keys++
 		key := string(doc[k0:k1])
-		i = skipWS(doc, n)
+		i = jsonscan.SkipWS(doc, n)
 		if i >= len(doc) {
 			return dst, false
 		}
@@ -83,7 +87,7 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 			eventAt = i + 1
 			j := i + 1
 			for {
-				j = skipWS(doc, j)
+				j = jsonscan.SkipWS(doc, j)
 				if j >= len(doc) {
 					return dst, false
 				}
@@ -105,17 +109,17 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 				case "dataset":
 					hasDataset = true
 				}
-				j = skipValue(doc, skipWS(doc, m))
+				j = jsonscan.SkipValue(doc, jsonscan.SkipWS(doc, m))
 				if j < 0 {
 					return dst, false
 				}
 			}
 		}
-		i = skipValue(doc, i)
+		i = jsonscan.SkipValue(doc, i)
 		if i < 0 {
 			return dst, false
 		}
-		i = skipWS(doc, i)
+		i = jsonscan.SkipWS(doc, i)
 		if i >= len(doc) {
 			return dst, false
 		}
@@ -129,7 +133,7 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 		end = i
 		break
 	}
-	if skipWS(doc, end+1) != len(doc) {
+	if jsonscan.SkipWS(doc, end+1) != len(doc) {
 		return dst, false
 	}
 	if hasModule && hasDataset && hasStream {
@@ -178,87 +182,19 @@ func (p *Exim) spliceScan(dst []byte, start int, dataset string) ([]byte, bool) 
 	return dst, true
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 // readKey reads `"key"` then ':' at b[i]; it returns the key's bounds and
 // the index after the colon, or n < 0.
 func readKey(b []byte, i int) (k0, k1, n int) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, 0, -1
 	}
-	e := skipString(b, i)
+	e := jsonscan.SkipString(b, i)
 	if e < 0 {
 		return 0, 0, -1
 	}
-	j := skipWS(b, e)
+	j := jsonscan.SkipWS(b, e)
 	if j >= len(b) || b[j] != ':' {
 		return 0, 0, -1
 	}
 	return i + 1, e - 1, j + 1
-}
-
-// skipString returns the index after the string starting at b[i] ('"').
-func skipString(b []byte, i int) int {
-	j := i + 1
-	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		j += k
-		// The quote ends the string unless an odd number of backslashes
-		// precede it.
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1
-		}
-		j++
-	}
-}
-
-// skipValue returns the index after the JSON value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipString(b, j)
-				if j < 0 {
-					return -1
-				}
-				j--
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
 }
