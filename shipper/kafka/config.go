@@ -372,12 +372,22 @@ func (c Config) dialer() (*kafkago.Dialer, error) {
 	return newDialer(c.ClientID, c.TLS, c.SASL)
 }
 
-func newDialer(clientID string, t TLSConfig, s SASLConfig) (*kafkago.Dialer, error) {
+// security resolves the TLS configuration and SASL mechanism shared by
+// dialers and transports.
+func security(t TLSConfig, s SASLConfig) (*tls.Config, sasl.Mechanism, error) {
 	tc, err := t.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mech, err := s.mechanism()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, mech, nil
+}
+
+func newDialer(clientID string, t TLSConfig, s SASLConfig) (*kafkago.Dialer, error) {
+	tc, mech, err := security(t, s)
 	if err != nil {
 		return nil, err
 	}
@@ -391,11 +401,7 @@ func newDialer(clientID string, t TLSConfig, s SASLConfig) (*kafkago.Dialer, err
 }
 
 func newTransport(clientID string, t TLSConfig, s SASLConfig) (*kafkago.Transport, error) {
-	tc, err := t.config()
-	if err != nil {
-		return nil, err
-	}
-	mech, err := s.mechanism()
+	tc, mech, err := security(t, s)
 	if err != nil {
 		return nil, err
 	}
