@@ -123,6 +123,20 @@ func (s *memSink) WriteBatch(_ context.Context, docs []Doc) error {
 
 func (s *memSink) Close(context.Context) error { return nil }
 
+// requireEachOnce fails t unless exactly want documents were stored, each
+// written once.
+func (s *memSink) requireEachOnce(t *testing.T, want int) {
+	t.Helper()
+	if len(s.stored) != want {
+		t.Fatalf("stored %d docs, want %d", len(s.stored), want)
+	}
+	for id, n := range s.stored {
+		if n != 1 {
+			t.Errorf("doc %s written %d times", id, n)
+		}
+	}
+}
+
 type memDead struct {
 	mu  sync.Mutex
 	dls []DeadLetter
@@ -184,14 +198,7 @@ func TestRunIndexesEverythingOnce(t *testing.T) {
 	if err := runUntil(t, p, src.allAcked(1000)); err != nil {
 		t.Fatal(err)
 	}
-	if len(sink.stored) != 1000 {
-		t.Fatalf("stored %d docs, want 1000", len(sink.stored))
-	}
-	for id, n := range sink.stored {
-		if n != 1 {
-			t.Errorf("doc %s written %d times", id, n)
-		}
-	}
+	sink.requireEachOnce(t, 1000)
 	for off, n := range src.acked {
 		if n != 1 {
 			t.Errorf("offset %d acked %d times", off, n)
@@ -224,14 +231,7 @@ func TestRunRetriesItemFailuresUntilIndexed(t *testing.T) {
 	if err := runUntil(t, p, src.allAcked(300)); err != nil {
 		t.Fatal(err)
 	}
-	if len(sink.stored) != 300 {
-		t.Fatalf("stored %d, want 300", len(sink.stored))
-	}
-	for id, n := range sink.stored {
-		if n != 1 {
-			t.Errorf("doc %s written %d times", id, n)
-		}
-	}
+	sink.requireEachOnce(t, 300)
 	if got := p.Stats().Retried; got != 200 { // 100 docs x 2 retries
 		t.Errorf("retried %d, want 200", got)
 	}
