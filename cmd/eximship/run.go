@@ -110,7 +110,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 
 func groupID(c kafka.Config) string {
 	if c.GroupID == "" {
-		return "eximship"
+		return kafka.DefaultGroupID
 	}
 	return c.GroupID
 }

@@ -160,9 +160,12 @@ type SASLConfig struct {
 	PasswordFile string
 }
 
+// DefaultGroupID is the consumer group used when Config.GroupID is empty.
+const DefaultGroupID = "eximship"
+
 func (c *Config) setDefaults() {
 	if c.GroupID == "" {
-		c.GroupID = "eximship"
+		c.GroupID = DefaultGroupID
 	}
 	if c.ClientID == "" {
 		c.ClientID = "eximship"
