@@ -55,6 +55,11 @@ type Meta struct {
 	// the panic dataset (or from a file whose name contains "panic") that
 	// matches nothing else gets the action "panic" instead of "unknown".
 	Dataset string
+	// Namespace, when set together with Dataset, makes AppendJSON write
+	// the document exactly as it is indexed into a data stream: with
+	// event.module "exim" and data_stream {type "logs", dataset Dataset,
+	// namespace Namespace}. Empty leaves them out.
+	Namespace string
 }
 
 // Host is an SMTP peer as Exim writes it in H= (and I=, PRX=):
@@ -185,6 +190,7 @@ type Record struct {
 
 	scratch       []byte
 	scratch2      []byte
+	cache         *encCache // kept by Reset (see AppendJSON)
 	fieldsPresent bool
 }
 
@@ -206,9 +212,9 @@ type Enrichment struct {
 
 // Reset clears r for reuse, keeping allocated capacity.
 func (r *Record) Reset() {
-	s, s2 := r.scratch[:0], r.scratch2[:0]
+	s, s2, c := r.scratch[:0], r.scratch2[:0], r.cache
 	*r = Record{}
-	r.scratch, r.scratch2 = s, s2
+	r.scratch, r.scratch2, r.cache = s, s2, c
 }
 
 // Has reports whether flag f is set.

@@ -250,29 +250,35 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	e := enc{b: dst}
 	e.first[0] = true
 	e.b = append(e.b, '{')
+	c := r.cache
+	if c == nil {
+		c = new(encCache)
+		r.cache = c
+	}
 	if !r.Time.IsZero() {
 		e.key(`"@timestamp":`)
-		e.b = appendTimestamp(e.b, r.Time)
+		e.b = c.appendTimestamp(e.b, r.Time)
 	}
 	if len(r.Body) > 0 && textActions(r.Action) {
 		e.text(`"message":`, r.Body, &r.scratch)
 	}
 
-	info := actionInfos[r.Action]
-	e.open(`"event":`)
-	e.strs(`"action":`, r.Action)
-	if info.category != "" {
-		e.key(`"category":`)
-		e.b = append(e.b, '[', '"')
-		e.b = append(e.b, info.category...)
-		e.b = append(e.b, '"', ']')
+	// event: the members that depend on the action alone are one
+	// constant (actionInfo.head)
+	info, ok := actionInfos[r.Action]
+	if !ok {
+		info = actionInfos[ActionUnknown]
 	}
-	e.key(`"type":`)
-	e.b = append(e.b, '[', '"')
-	e.b = append(e.b, info.typ...)
-	e.b = append(e.b, '"', ']')
-	e.strs(`"outcome":`, info.outcome)
-	e.strs(`"kind":`, "event")
+	dataStream := r.Meta.Namespace != "" && r.Meta.Dataset != ""
+	e.key(`"event":`)
+	if dataStream {
+		e.b = append(e.b, `{"module":"exim",`...)
+	} else {
+		e.b = append(e.b, '{')
+	}
+	e.b = append(e.b, info.head...)
+	e.depth++
+	e.first[e.depth] = false
 	e.strs(`"dataset":`, r.Meta.Dataset)
 	if r.Has(FlagHasD) {
 		e.int(`"duration":`, int64(r.Duration*1e9))
@@ -286,8 +292,10 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.close()
 	}
 
-	e.open(`"process":`)
-	e.strs(`"name":`, "exim")
+	e.key(`"process":`)
+	e.b = append(e.b, `{"name":"exim"`...)
+	e.depth++
+	e.first[e.depth] = false
 	if r.PID > 0 {
 		e.int(`"pid":`, int64(r.PID))
 	}
@@ -473,8 +481,52 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 
 	r.appendExim(&e, remote, len(r.Host.IP) > 0 && !okIP[0])
+	if dataStream {
+		e.b = c.appendDataStream(e.b, r.Meta.Dataset, r.Meta.Namespace)
+	}
 	e.b = append(e.b, '}')
 	return e.b
+}
+
+// encCache holds what AppendJSON encodes once and reuses: the timestamp
+// up to its second, the data_stream member.
+type encCache struct {
+	sec     int64
+	secText []byte // `"2006-01-02T15:04:05.` of sec
+	dsKey   [2]string
+	ds      []byte // `,"data_stream":{...}` of dsKey
+}
+
+// appendTimestamp appends t in UTC as "2006-01-02T15:04:05.000Z" (quoted),
+// by hand (time.AppendFormat is several times slower), reusing the text of
+// the previous call's second: consecutive log lines mostly share it.
+func (c *encCache) appendTimestamp(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if c.secText == nil || sec != c.sec {
+		full := appendTimestamp(c.secText[:0], t)
+		if len(full) != len(`"2006-01-02T15:04:05.000Z"`) {
+			// a year outside 0-9999: no cache
+			c.secText = nil
+			return append(dst, full...)
+		}
+		c.secText, c.sec = full[:len(`"2006-01-02T15:04:05.`)], sec
+	}
+	ms := t.Nanosecond() / 1e6
+	dst = append(dst, c.secText...)
+	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+}
+
+// appendDataStream appends `,"data_stream":{"type":"logs","dataset":d,"namespace":ns}`.
+func (c *encCache) appendDataStream(dst []byte, dataset, ns string) []byte {
+	if c.ds == nil || c.dsKey != [2]string{dataset, ns} {
+		c.ds = append(c.ds[:0], `,"data_stream":{"type":"logs","dataset":`...)
+		c.ds = appendStringS(c.ds, dataset)
+		c.ds = append(c.ds, `,"namespace":`...)
+		c.ds = appendStringS(c.ds, ns)
+		c.ds = append(c.ds, '}')
+		c.dsKey = [2]string{dataset, ns}
+	}
+	return append(dst, c.ds...)
 }
 
 // outbound reports whether H= is a server Exim delivered to rather than a

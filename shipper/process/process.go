@@ -144,13 +144,8 @@ type Exim struct {
 	rec      exim.Record
 	buf      []byte
 	tmp      []byte
-	// parserShape is true for documents from the parser (see spliceFast).
-	parserShape bool
-	// tail is `,"data_stream":{...}}` for tailDS (see spliceFast).
-	tail    []byte
-	tailDS  string
-	streams [4]string // by frame.Dataset; [0] is the forced or default one
-	names   [4]string // "exim.<dataset>"
+	streams  [4]string // by frame.Dataset; [0] is the forced or default one
+	names    [4]string // "exim.<dataset>"
 
 	// per Process call
 	pos  shipper.Position
@@ -299,7 +294,7 @@ var errOrphan = errors.New("continuation line without the entry it belongs to (i
 func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]byte, string) {
 	d := e.Dataset // names and streams map every hint to the forced dataset, if any
 	r := &p.rec
-	r.Meta = exim.Meta{HostName: e.HostName, FilePath: e.FilePath, Time: e.Time, Dataset: p.names[d]}
+	r.Meta = exim.Meta{HostName: e.HostName, FilePath: e.FilePath, Time: e.Time, Dataset: p.names[d], Namespace: p.cfg.Namespace}
 	if r.Meta.Time.IsZero() {
 		r.Meta.Time = fallback
 	}
@@ -320,9 +315,7 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 	}
 	start := len(dst)
 	dst = r.AppendJSON(dst)
-	var ok bool
-	dst, ok = p.spliceMeta(dst, start, p.names[d], true)
-	if !ok || (p.cfg.CheckJSON && !json.Valid(dst[start:])) {
+	if p.cfg.CheckJSON && !json.Valid(dst[start:]) {
 		msg := "the parser made an invalid JSON document"
 		if r.Err != nil {
 			msg += "; " + r.Err.Error()

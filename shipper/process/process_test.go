@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
 )
 
@@ -300,27 +301,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestSpliceMeta(t *testing.T) {
-	p := newProc(t, Config{Namespace: "ns"})
-	for in, want := range map[string]string{
-		`{"a":1}`:      `{"a":1,"event":{"module":"exim","dataset":"exim.main"},"data_stream":{"type":"logs","dataset":"exim.main","namespace":"ns"}}`,
-		`{}`:           `{"event":{"module":"exim","dataset":"exim.main"},"data_stream":{"type":"logs","dataset":"exim.main","namespace":"ns"}}`,
-		`{"event":{}}`: `{"event":{"module":"exim","dataset":"exim.main"},"data_stream":{"type":"logs","dataset":"exim.main","namespace":"ns"}}`,
-		`{"event":{"action":"x}{\"","dataset":"exim.reject"},"b":[{"c":"]"}]}`: `{"event":{"module":"exim","action":"x}{\"","dataset":"exim.reject"},"b":[{"c":"]"}],"data_stream":{"type":"logs","dataset":"exim.main","namespace":"ns"}}`,
-		`{"event":{"module":"m","dataset":"d"},"data_stream":{}}`:              `{"event":{"module":"m","dataset":"d"},"data_stream":{}}`,
-	} {
-		got, ok := p.spliceMeta([]byte("prefix"+in), len("prefix"), "exim.main", false)
-		if !ok || string(got) != "prefix"+want {
-			t.Errorf("%s:\n got  %s (%v)\n want prefix%s", in, got, ok, want)
-		}
-	}
-	for _, bad := range []string{``, `[]`, `{"a":}`, `{"a":1`, `{"a":1}x`, `{"a" 1}`, `{"a":"x}`} {
-		if _, ok := p.spliceMeta([]byte(bad), 0, "exim.main", false); ok {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func FuzzProcess(f *testing.F) {
 	for _, s := range []string{
 		"2024-06-29 16:04:19 1rABCD-000123-AB Completed",
@@ -409,12 +389,11 @@ func noDuplicateKeys(b []byte) error {
 	}
 }
 
-// TestParserOutputShape pins what spliceFast relies on: the parser writes a
-// top-level event object with event.dataset, and neither event.module nor
-// data_stream. If the parser starts writing them, this fails and the
-// splicing must change.
-func TestParserOutputShape(t *testing.T) {
-	p := newProc(t, Config{})
+// TestDataStreamMembers checks that the parser writes event.module and
+// data_stream exactly when Meta.Namespace is set, and that every document
+// of the processor carries them for its stream.
+func TestDataStreamMembers(t *testing.T) {
+	p := newProc(t, Config{Namespace: "ns"})
 	for _, line := range []string{
 		"2024-06-29 16:04:19 1rABCD-000123-AB Completed",
 		"2024-06-29 16:04:19 something unknown with a \"event\":{ inside",
@@ -423,18 +402,35 @@ func TestParserOutputShape(t *testing.T) {
 		"\x00\xff",
 	} {
 		r := &p.rec
-		r.Meta.Dataset = "exim.main"
-		p.parser.Parse([]byte(line), r)
-		body := r.AppendJSON(nil)
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		if get(m, "event", "dataset") != "exim.main" || get(m, "event", "module") != nil || m["data_stream"] != nil {
-			t.Errorf("parser output shape changed: %s", body)
+		for _, ns := range []string{"", "ns"} {
+			r.Meta = exim.Meta{Dataset: "exim.reject", Namespace: ns}
+			p.parser.Parse([]byte(line), r)
+			body := r.AppendJSON(nil)
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if err := noDuplicateKeys(body); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if ns == "" {
+				if get(m, "event", "module") != nil || m["data_stream"] != nil {
+					t.Errorf("without a namespace: %s", body)
+				}
+				continue
+			}
+			if get(m, "event", "module") != "exim" || get(m, "event", "dataset") != "exim.reject" ||
+				get(m, "data_stream", "type") != "logs" || get(m, "data_stream", "dataset") != "exim.reject" ||
+				get(m, "data_stream", "namespace") != "ns" {
+				t.Errorf("with namespace ns: %s", body)
+			}
 		}
 		for _, d := range process(t, p, line) {
-			doc(t, d)
+			m := doc(t, d)
+			ds := strings.TrimPrefix(strings.TrimSuffix(d.Stream, "-ns"), "logs-")
+			if get(m, "event", "module") != "exim" || get(m, "data_stream", "dataset") != ds || get(m, "event", "dataset") != ds {
+				t.Errorf("%s: %s", d.Stream, d.Body)
+			}
 		}
 	}
 }
