@@ -15,6 +15,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/process"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
 
@@ -104,18 +106,100 @@ func TestKcatProducerIntegration(t *testing.T) {
 // and work dir) tailing a growing Exim log, once per output template (the
 // raw line; a Filebeat-style JSON envelope), and checks that every line,
 // including those appended while it runs, arrives unchanged exactly once.
+// The rejectlog case tails a real Exim reject log, whose entries span
+// several lines: each entry must arrive as one message, and become one
+// document with its envelope and headers.
 func TestRsyslogOmkafkaProducerIntegration(t *testing.T) {
 	for _, template := range []string{"eximship_raw", "eximship_envelope"} {
-		t.Run(template, func(t *testing.T) { testRsyslog(t, template) })
+		t.Run(template, func(t *testing.T) {
+			lines := eximLines(300)
+			testRsyslog(t, template, "mainlog", lines, 200, lines)
+		})
 	}
+	t.Run("rejectlog", func(t *testing.T) {
+		data, err := os.ReadFile(filepath.Join(repoRoot(t), "shipper", "exim", "testdata", "real", "default", "rejectlog"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		// entries: a line with Exim's timestamp starts one (the rsyslog
+		// config's startmsg.regex)
+		var entries []string
+		split, multi := 0, 0
+		for i, l := range lines {
+			if len(l) >= 19 && l[4] == '-' && l[10] == ' ' && l[13] == ':' {
+				if i <= len(lines)/2 {
+					split = i // append from an entry boundary
+				}
+				entries = append(entries, l)
+				continue
+			}
+			if len(entries) == 0 {
+				t.Fatalf("reject log starts with a continuation line: %q", l)
+			}
+			if !strings.Contains(entries[len(entries)-1], "\n") {
+				multi++
+			}
+			entries[len(entries)-1] += "\n" + l
+		}
+		if multi == 0 {
+			t.Fatal("the reject log capture has no multi-line entry")
+		}
+		got := testRsyslog(t, "eximship_envelope", "rejectlog", lines, split, entries)
+		p, err := process.New(process.Config{Location: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		withHeaders := 0
+		for i, v := range got {
+			docs, err := p.Process(shipper.Message{Position: shipper.Position{Topic: "t", Offset: int64(i)}, Value: []byte(v)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(docs) != 1 {
+				t.Fatalf("message %q made %d documents, want 1", v, len(docs))
+			}
+			var doc struct {
+				Error *struct{ Message string } `json:"error"`
+				Exim  struct {
+					Reject struct {
+						EnvelopeFrom string `json:"envelope_from"`
+						Headers      string `json:"headers"`
+					} `json:"reject"`
+				} `json:"exim"`
+			}
+			if err := json.Unmarshal(docs[0].Body, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if doc.Error != nil {
+				t.Errorf("document of %q has error.message %q", v, doc.Error.Message)
+			}
+			if strings.Contains(v, "\nEnvelope-from:") {
+				if doc.Exim.Reject.EnvelopeFrom == "" || doc.Exim.Reject.Headers == "" {
+					t.Errorf("multi-line entry without envelope or headers: %s", docs[0].Body)
+				}
+				withHeaders++
+			}
+		}
+		if withHeaders != multi {
+			t.Fatalf("%d documents with the reject-log envelope and headers, want %d", withHeaders, multi)
+		}
+		t.Logf("%d lines -> %d messages -> %d documents, %d with headers", len(lines), len(got), len(got), withHeaders)
+	})
 }
 
-func testRsyslog(t *testing.T, template string) {
+// testRsyslog writes lines[:split] to a log file named name, starts
+// rsyslogd on it, appends the rest, and checks that the topic then holds
+// exactly the messages want (in any order). It returns them (the envelope's
+// message for eximship_envelope).
+func testRsyslog(t *testing.T, template, name string, lines []string, split int, want []string) []string {
 	brokers, topic := stacktest.NewTopic(t, 3)
 	rsyslogd := lookPath(t, "rsyslogd", "rsyslog")
-	lines := eximLines(300)
-	first, rest := lines[:200], lines[200:]
-	path := writeLog(t, first)
+	first, rest := lines[:split], lines[split:]
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(strings.Join(first, "\n")+"\n"), 0o644); err != nil {
+		t.Fatalf("write log: %v", err)
+	}
 	work := t.TempDir()
 
 	tmpl, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "stack.d", "rsyslog-omkafka.conf.in"))
@@ -173,8 +257,8 @@ func testRsyslog(t *testing.T, template string) {
 		t.Fatal(err)
 	}
 
-	got := values(consumeGroup(t, brokers, topic, topic+"-g", len(lines), 100, 2*time.Minute))
-	t.Logf("all %d lines consumed %v after rsyslogd started", len(lines), time.Since(started).Round(time.Millisecond))
+	got := values(consumeGroup(t, brokers, topic, topic+"-g", len(want), 100, 2*time.Minute))
+	t.Logf("all %d messages consumed %v after rsyslogd started", len(want), time.Since(started).Round(time.Millisecond))
 	if template == "eximship_envelope" {
 		for i, v := range got {
 			var e envelope
@@ -189,14 +273,21 @@ func testRsyslog(t *testing.T, template string) {
 			}
 			got[i] = e.Message
 		}
+		// rsyslog's JSON encoding passes invalid UTF-8 through, which a
+		// JSON decoder reads as U+FFFD
+		want = slices.Clone(want)
+		for i, w := range want {
+			want[i] = strings.ToValidUTF8(w, "\uFFFD")
+		}
 	}
-	checkSameLines(t, got, lines)
+	checkSameLines(t, got, want)
 	// Give rsyslog a moment to (wrongly) send anything extra, then check the
-	// topic holds exactly the lines.
+	// topic holds exactly the messages.
 	time.Sleep(2 * time.Second)
-	if n := topicSize(t, brokers, topic); n != int64(len(lines)) {
-		t.Fatalf("topic holds %d messages, want exactly %d", n, len(lines))
+	if n := topicSize(t, brokers, topic); n != int64(len(want)) {
+		t.Fatalf("topic holds %d messages, want exactly %d", n, len(want))
 	}
+	return got
 }
 
 // envelope is the JSON document Filebeat and Vector put on Kafka for a log
