@@ -80,3 +80,23 @@ func TestCorpusInvariants(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestampCache checks that the per-second cache of AppendJSON's
+// timestamp writes what the uncached encoder writes, across seconds,
+// milliseconds, zones and years it cannot cache.
+func TestTimestampCache(t *testing.T) {
+	var c encCache
+	base := time.Date(2026, 11, 25, 19, 59, 59, 0, time.UTC)
+	plus2 := time.FixedZone("", 2*3600)
+	for i, tm := range []time.Time{
+		base, base.Add(999 * time.Millisecond), base.Add(time.Second), base.Add(time.Second + 7*time.Millisecond),
+		base.In(plus2), base.Add(time.Second).In(plus2), base.Add(-time.Second), base,
+		time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC), base, time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), base.Add(time.Hour),
+	} {
+		got := string(c.appendTimestamp([]byte("x"), tm))
+		want := "x" + string(appendTimestamp(nil, tm))
+		if got != want {
+			t.Errorf("%d: %v: cached %s, want %s", i, tm, got, want)
+		}
+	}
+}

@@ -323,6 +323,9 @@ func FuzzProcess(f *testing.F) {
 			if !json.Valid(d.Body) {
 				t.Fatalf("invalid JSON %q", d.Body)
 			}
+			if err := noDuplicateKeys(d.Body); err != nil {
+				t.Fatalf("%v in %s", err, d.Body)
+			}
 			if ids[d.ID] {
 				t.Fatalf("duplicate id %s", d.ID)
 			}
