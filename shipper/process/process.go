@@ -143,7 +143,6 @@ type Exim struct {
 	enricher *enrich.Enricher
 	rec      exim.Record
 	buf      []byte
-	tmp      []byte
 	streams  [4]string // by frame.Dataset; [0] is the forced or default one
 	names    [4]string // "exim.<dataset>"
 

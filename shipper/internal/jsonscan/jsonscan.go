@@ -1,6 +1,6 @@
 // Package jsonscan skips over JSON tokens without decoding them: the
-// framing (envelope keys) and the processor (document metadata) use it to
-// find what they need in a JSON object without allocating.
+// framing uses it to find the envelope keys it needs in a JSON object
+// without allocating.
 package jsonscan
 
 import "bytes"
