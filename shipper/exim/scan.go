@@ -247,22 +247,12 @@ func scanAddress(s []byte) int {
 	if len(s) == 0 {
 		return 0
 	}
+	// "<...>" ends after its '>', a bare address before a space
+	start, end, after := 0, byte(' '), 0
 	if s[0] == '<' {
-		for i := 1; i < len(s); i++ {
-			switch s[i] {
-			case '"':
-				n := scanQuoted(s[i:])
-				if n < 0 {
-					return len(s)
-				}
-				i += n - 1
-			case '>':
-				return i + 1
-			}
-		}
-		return len(s)
+		start, end, after = 1, '>', 1
 	}
-	for i := 0; i < len(s); i++ {
+	for i := start; i < len(s); i++ {
 		switch s[i] {
 		case '"':
 			n := scanQuoted(s[i:])
@@ -270,8 +260,8 @@ func scanAddress(s []byte) int {
 				return len(s)
 			}
 			i += n - 1
-		case ' ':
-			return i
+		case end:
+			return i + after
 		}
 	}
 	return len(s)
