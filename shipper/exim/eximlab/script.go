@@ -26,15 +26,40 @@ func Message(from, to, subject, id string, extra ...string) string {
 	return b.String()
 }
 
-// open dials from src, reads the greeting and says EHLO helo (HELO when
-// helo starts with "HELO ").
-func open(ctx context.Context, l *Lab, src, helo string) (*Client, error) {
+// greet dials from src and reads the greeting, whose code must be want.
+func greet(ctx context.Context, l *Lab, src string, want int) (*Client, error) {
 	c, err := l.Dial(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Expect(220); err != nil {
+	if _, err := c.Expect(want); err != nil {
 		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// step is an SMTP command and the reply code it must get.
+type step struct {
+	want int
+	cmd  string
+}
+
+// cmds sends the commands in turn and stops at the first unexpected reply.
+func cmds(c *Client, steps ...step) error {
+	for _, s := range steps {
+		if _, err := c.Cmd(s.want, s.cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open dials from src, reads the greeting and says EHLO helo (HELO when
+// helo starts with "HELO ").
+func open(ctx context.Context, l *Lab, src, helo string) (*Client, error) {
+	c, err := greet(ctx, l, src, 220)
+	if err != nil {
 		return nil, err
 	}
 	cmd := "EHLO " + helo
@@ -236,47 +261,30 @@ func Script() []Session {
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Cmd(250, "MAIL FROM:<"+partner("ivan")+">"); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(250, "RCPT TO:<"+local("alice")+">"); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(550, "DATA"); err != nil {
+			if err := cmds(c, step{250, "MAIL FROM:<" + partner("ivan") + ">"}, step{250, "RCPT TO:<" + local("alice") + ">"},
+				step{550, "DATA"}); err != nil {
 				return err
 			}
 			return c.Quit()
 		}},
 		{"HELO rejected by ACL", func(ctx context.Context, l *Lab) error {
-			c, err := l.Dial(ctx, lo(26))
+			c, err := greet(ctx, l, lo(26), 220)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Expect(220); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(550, "EHLO bad.helo.test"); err != nil {
+			if err := cmds(c, step{550, "EHLO bad.helo.test"}); err != nil {
 				return err
 			}
 			return c.Quit()
 		}},
 		{"HELO syntax errors", func(ctx context.Context, l *Lab) error {
-			c, err := l.Dial(ctx, lo(27))
+			c, err := greet(ctx, l, lo(27), 220)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Expect(220); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(501, "EHLO bad_helo!"); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(501, "HELO"); err != nil {
-				return err
-			}
-			if _, err := c.Cmd(250, "HELO 127.0.0.27"); err != nil {
+			if err := cmds(c, step{501, "EHLO bad_helo!"}, step{501, "HELO"}, step{250, "HELO 127.0.0.27"}); err != nil {
 				return err
 			}
 			return c.Quit()
@@ -365,14 +373,11 @@ func Script() []Session {
 				}
 				cs = append(cs, c)
 			}
-			c, err := l.Dial(ctx, IPMaxPerHost)
+			c, err := greet(ctx, l, IPMaxPerHost, 421)
 			if err != nil {
 				return err
 			}
 			cs = append(cs, c)
-			if _, err := c.Expect(421); err != nil {
-				return err
-			}
 			for _, c := range cs[:2] {
 				if err := c.Quit(); err != nil {
 					return err
@@ -503,14 +508,11 @@ func Script() []Session {
 
 func connectRefused(src string, want int) func(context.Context, *Lab) error {
 	return func(ctx context.Context, l *Lab) error {
-		c, err := l.Dial(ctx, src)
+		c, err := greet(ctx, l, src, want)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if _, err := c.Expect(want); err != nil {
-			return err
-		}
 		return c.WaitClosed()
 	}
 }
