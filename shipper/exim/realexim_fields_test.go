@@ -2,8 +2,6 @@ package exim_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,24 +27,12 @@ var (
 )
 
 func TestRealEximFields(t *testing.T) {
-	for _, dir := range variantDirs(t) {
-		for _, lf := range realLogs {
-			content, err := os.ReadFile(filepath.Join(dir, lf.name))
-			if os.IsNotExist(err) {
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range parseLog(t, content, lf.dataset) {
-				leaves, err := flatten(e.doc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				where := filepath.Base(dir) + "/" + lf.name
-				checkFields(t, where, e, leaves)
-			}
+	for _, e := range capturedEntries(t) {
+		leaves, err := flatten(e.doc)
+		if err != nil {
+			t.Fatal(err)
 		}
+		checkFields(t, e.where, e.parsedEntry, leaves)
 	}
 }
 

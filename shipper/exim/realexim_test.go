@@ -118,6 +118,34 @@ func parseLog(t *testing.T, content []byte, dataset string) []parsedEntry {
 	return out
 }
 
+// capturedEntry is a parsed entry of a captured log, with where it came
+// from ("variant/log").
+type capturedEntry struct {
+	parsedEntry
+	where string
+}
+
+// capturedEntries parses every captured log of every variant.
+func capturedEntries(t *testing.T) []capturedEntry {
+	t.Helper()
+	var out []capturedEntry
+	for _, dir := range variantDirs(t) {
+		for _, lf := range realLogs {
+			content, err := os.ReadFile(filepath.Join(dir, lf.name))
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range parseLog(t, content, lf.dataset) {
+				out = append(out, capturedEntry{e, filepath.Base(dir) + "/" + lf.name})
+			}
+		}
+	}
+	return out
+}
+
 func variantDirs(t *testing.T) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(realDir, "*", "mainlog"))
@@ -270,44 +298,33 @@ func TestRealEximActions(t *testing.T) {
 		"exim user lost privilege for using -C option",
 	}
 	used := make([]int, len(realActions))
-	for _, dir := range variantDirs(t) {
-		for _, lf := range realLogs {
-			content, err := os.ReadFile(filepath.Join(dir, lf.name))
-			if os.IsNotExist(err) {
+	for _, e := range capturedEntries(t) {
+		line := firstLine(e.original)
+		matched := false
+		for i, row := range realActions {
+			if !strings.Contains(line, row.substr) {
 				continue
 			}
-			if err != nil {
-				t.Fatal(err)
+			matched = true
+			used[i]++
+			if !contains(row.actions, e.action) {
+				t.Errorf("%s: action %q, want one of %v\n  %s", e.where, e.action, row.actions, line)
 			}
-			for _, e := range parseLog(t, content, lf.dataset) {
-				line := firstLine(e.original)
-				matched := false
-				for i, row := range realActions {
-					if !strings.Contains(line, row.substr) {
-						continue
-					}
-					matched = true
-					used[i]++
-					if !contains(row.actions, e.action) {
-						t.Errorf("%s/%s: action %q, want one of %v\n  %s", filepath.Base(dir), lf.name, e.action, row.actions, line)
-					}
-					break
-				}
-				if matched {
-					continue
-				}
-				free := false
-				for _, s := range freeText {
-					free = free || strings.Contains(line, s)
-				}
-				switch {
-				case free && (e.action == "unknown" || e.action == "panic" || e.action == "acl-warning" || e.action == "message-info"):
-				case free:
-					t.Logf("%s/%s: free text got action %q: %s", filepath.Base(dir), lf.name, e.action, line)
-				default:
-					t.Errorf("%s/%s: no review row for (action %q): %s", filepath.Base(dir), lf.name, e.action, line)
-				}
-			}
+			break
+		}
+		if matched {
+			continue
+		}
+		free := false
+		for _, s := range freeText {
+			free = free || strings.Contains(line, s)
+		}
+		switch {
+		case free && (e.action == "unknown" || e.action == "panic" || e.action == "acl-warning" || e.action == "message-info"):
+		case free:
+			t.Logf("%s: free text got action %q: %s", e.where, e.action, line)
+		default:
+			t.Errorf("%s: no review row for (action %q): %s", e.where, e.action, line)
 		}
 	}
 	for i, n := range used {
