@@ -38,67 +38,55 @@ var benchMix = []string{
 // benchSink keeps the compiler from discarding the work.
 var benchSink []byte
 
-// BenchmarkParse parses and encodes the mix with one Parser, one Record and
-// one reused output buffer, as the pipeline does. allocs/op and ns/op are
-// per line.
-func BenchmarkParse(b *testing.B) {
-	lines := make([][]byte, len(benchMix))
+// benchEntries parses the entries in turn with one Parser and one Record,
+// and, when encode is set, encodes each into one reused output buffer, as
+// the pipeline does. SetBytes is the mean entry size, so ns/op and
+// allocs/op are per entry.
+func benchEntries(b *testing.B, entries [][]byte, encode bool) {
 	size := 0
-	for i, l := range benchMix {
-		lines[i] = []byte(l)
-		size += len(l)
+	for _, e := range entries {
+		size += len(e)
 	}
 	p := NewParser(Options{Location: time.UTC})
 	var r Record
-	buf := make([]byte, 0, 4096)
-	b.SetBytes(int64(size / len(lines)))
+	buf := make([]byte, 0, 1<<16)
+	b.SetBytes(int64(size / len(entries)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p.Parse(lines[i%len(lines)], &r)
-		buf = r.AppendJSON(buf[:0])
+		p.Parse(entries[i%len(entries)], &r)
+		if encode {
+			buf = r.AppendJSON(buf[:0])
+		}
 	}
 	benchSink = buf
+	if !encode {
+		benchSink = r.Original
+	}
 }
 
-// BenchmarkParseOnly measures Parse without encoding.
-func BenchmarkParseOnly(b *testing.B) {
+func benchMixEntries() [][]byte {
 	lines := make([][]byte, len(benchMix))
-	size := 0
 	for i, l := range benchMix {
 		lines[i] = []byte(l)
-		size += len(l)
 	}
-	p := NewParser(Options{Location: time.UTC})
-	var r Record
-	b.SetBytes(int64(size / len(lines)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.Parse(lines[i%len(lines)], &r)
-	}
-	benchSink = r.Original
+	return lines
 }
+
+// BenchmarkParse parses and encodes the mix.
+func BenchmarkParse(b *testing.B) { benchEntries(b, benchMixEntries(), true) }
+
+// BenchmarkParseOnly measures Parse without encoding.
+func BenchmarkParseOnly(b *testing.B) { benchEntries(b, benchMixEntries(), false) }
 
 // BenchmarkFixtures runs over every case of testdata/cases.txt (all line
 // kinds, including the rare ones).
 func BenchmarkFixtures(b *testing.B) {
-	fx := loadFixtures(b)
-	p := NewParser(Options{Location: time.UTC})
-	var r Record
-	buf := make([]byte, 0, 4096)
-	size := 0
-	for _, f := range fx {
-		size += len(f.input)
+	var entries [][]byte
+	for _, f := range loadFixtures(b) {
+		entries = append(entries, f.input)
 	}
-	b.SetBytes(int64(size / len(fx)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.Parse(fx[i%len(fx)].input, &r)
-		buf = r.AppendJSON(buf[:0])
-	}
-	benchSink = buf
+	benchEntries(b, entries, true)
 }
 
 // BenchmarkCorpus parses and encodes every entry of the public corpus (see
@@ -109,29 +97,15 @@ func BenchmarkCorpus(b *testing.B) {
 		b.Skipf("corpus not present at %s: %v", dir, err)
 	}
 	var entries [][]byte
-	size := 0
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
 			return err
 		}
-		for _, e := range readEntries(b, path, strings.Contains(path, "rejectlog")) {
-			entries = append(entries, e)
-			size += len(e)
-		}
+		entries = append(entries, readEntries(b, path, strings.Contains(path, "rejectlog"))...)
 		return nil
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := NewParser(Options{Location: time.UTC})
-	var r Record
-	buf := make([]byte, 0, 1<<16)
-	b.SetBytes(int64(size / len(entries)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.Parse(entries[i%len(entries)], &r)
-		buf = r.AppendJSON(buf[:0])
-	}
-	benchSink = buf
+	benchEntries(b, entries, true)
 }
