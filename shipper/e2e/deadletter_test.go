@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
-	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/kafka"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
@@ -37,15 +35,7 @@ func TestMappingConflictDeadLetterIntegration(t *testing.T) {
 
 	// The real templates, then the conflicting one on top for this
 	// namespace only.
-	client, err := elastic.NewClient(elastic.Config{Addresses: []string{esURL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := mapping.Install(ctx, client, mapping.Options{}); err != nil {
-		t.Fatalf("install the index templates: %v", err)
-	}
+	env.es.installTemplates(t)
 	tmpl := "e2e-conflict-" + env.ns
 	env.es.must(t, "PUT", "/_index_template/"+tmpl, map[string]any{
 		"index_patterns": []string{"logs-exim.*-" + env.ns},

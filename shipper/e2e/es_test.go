@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eximship/eximship/mapping"
+	"github.com/eximship/eximship/shipper/elastic"
 )
 
 // esNode is a thin HTTP client for the checks (the product's own client is
@@ -26,6 +29,21 @@ func newESNode(u string) *esNode {
 
 // do sends a request; body may be nil, a string, []byte or a value to
 // encode as JSON.
+// installTemplates installs eximship's index templates on the node, as
+// eximship run and a production cluster would have them.
+func (e *esNode) installTemplates(t testing.TB) {
+	t.Helper()
+	client, err := elastic.NewClient(elastic.Config{Addresses: []string{e.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := mapping.Install(ctx, client, mapping.Options{}); err != nil {
+		t.Fatalf("install the index templates on %s: %v", e.url, err)
+	}
+}
+
 func (e *esNode) do(method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	ctype := "application/json"

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/eximship/eximship/mapping"
-	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
 
@@ -27,15 +24,7 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 
 	// The private node is fresh: give it eximship's templates, as a
 	// production cluster would have them.
-	client, err := elastic.NewClient(elastic.Config{Addresses: []string{esURL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := mapping.Install(ctx, client, mapping.Options{}); err != nil {
-		t.Fatalf("install the index templates on the private node: %v", err)
-	}
+	env.es.installTemplates(t)
 
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)
