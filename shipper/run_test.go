@@ -429,6 +429,22 @@ func TestDocIDIsStable(t *testing.T) {
 	}
 }
 
+// TestAppendDocID: AppendDocID appends exactly DocID after what b holds.
+func TestAppendDocID(t *testing.T) {
+	for _, c := range []struct {
+		pos   Position
+		entry int
+	}{
+		{Position{Topic: "exim", Partition: 0, Offset: 0}, 0},
+		{Position{Topic: "file:/var/log/exim4/mainlog", Partition: 12, Offset: 9876543210}, 7},
+		{Position{Topic: "", Partition: -1, Offset: -5}, 123},
+	} {
+		if got, want := string(AppendDocID([]byte("prefix:"), c.pos, c.entry)), "prefix:"+DocID(c.pos, c.entry); got != want {
+			t.Errorf("AppendDocID %q, want %q", got, want)
+		}
+	}
+}
+
 // slowCloseSource blocks in Close until its context ends, like a consumer
 // group leave that hangs.
 type slowCloseSource struct{ *memSource }

@@ -70,15 +70,19 @@ type Doc struct {
 // DocID derives a document id from an input position. It is stable across
 // versions of eximship: changing it would duplicate re-delivered data.
 func DocID(p Position, entry int) string {
-	b := make([]byte, 0, len(p.Topic)+32)
+	return string(AppendDocID(make([]byte, 0, len(p.Topic)+32), p, entry))
+}
+
+// AppendDocID appends DocID(p, entry) to b, for callers that place the id
+// in memory of their own.
+func AppendDocID(b []byte, p Position, entry int) []byte {
 	b = append(b, p.Topic...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(p.Partition), 10)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, p.Offset, 10)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, int64(entry), 10)
-	return string(b)
+	return strconv.AppendInt(b, int64(entry), 10)
 }
 
 // Processor turns one message into zero or more documents, appended to dst.

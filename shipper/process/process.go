@@ -28,7 +28,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -246,7 +245,7 @@ func (p *Exim) addDoc(body, original []byte, stream string) {
 	mem := make([]byte, 0, len(body)+len(original)+idLen)
 	mem = append(mem, body...)
 	mem = append(mem, original...)
-	mem = appendDocID(mem, p.pos, p.n)
+	mem = shipper.AppendDocID(mem, p.pos, p.n)
 	nb, no := len(body), len(body)+len(original)
 	id := mem[no:]
 	p.docs = append(p.docs, shipper.Doc{
@@ -258,17 +257,6 @@ func (p *Exim) addDoc(body, original []byte, stream string) {
 		Original: mem[nb:no:no],
 	})
 	p.n++
-}
-
-// appendDocID appends shipper.DocID(pos, entry) (tests check they agree).
-func appendDocID(b []byte, pos shipper.Position, entry int) []byte {
-	b = append(b, pos.Topic...)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, int64(pos.Partition), 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, pos.Offset, 10)
-	b = append(b, '-')
-	return strconv.AppendInt(b, int64(entry), 10)
 }
 
 func decLen(v int64) int {

@@ -494,18 +494,3 @@ func TestFactory(t *testing.T) {
 		t.Errorf("%v %v", docs, err)
 	}
 }
-
-func TestAppendDocIDMatchesShipper(t *testing.T) {
-	for _, c := range []struct {
-		pos   shipper.Position
-		entry int
-	}{
-		{shipper.Position{Topic: "exim", Partition: 0, Offset: 0}, 0},
-		{shipper.Position{Topic: "file:/var/log/exim4/mainlog", Partition: 12, Offset: 9876543210}, 7},
-		{shipper.Position{Topic: "", Partition: -1, Offset: -5}, 123},
-	} {
-		if got, want := string(appendDocID(nil, c.pos, c.entry)), shipper.DocID(c.pos, c.entry); got != want {
-			t.Errorf("appendDocID %q, shipper.DocID %q", got, want)
-		}
-	}
-}
