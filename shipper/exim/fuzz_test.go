@@ -71,7 +71,7 @@ func FuzzAppendString(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
-		out := appendString(nil, s)
+		out := AppendJSONBytes(nil, s)
 		var got string
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("%q -> %s: %v", s, out, err)

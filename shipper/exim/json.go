@@ -72,7 +72,7 @@ func (e *enc) str(k string, v []byte) {
 
 func (e *enc) strAlways(k string, v []byte) {
 	e.key(k)
-	e.b = appendString(e.b, v)
+	e.b = AppendJSONBytes(e.b, v)
 }
 
 func (e *enc) strs(k string, v string) {
@@ -80,7 +80,7 @@ func (e *enc) strs(k string, v string) {
 		return
 	}
 	e.key(k)
-	e.b = appendStringS(e.b, v)
+	e.b = AppendJSONString(e.b, v)
 }
 
 func (e *enc) int(k string, v int64) {
@@ -112,9 +112,11 @@ var jsonSafe = func() (t [256]bool) {
 	return t
 }()
 
-// appendString appends v as a JSON string: '"' and '\' escaped, control
-// characters as \n, \r, \t or \u00XX, invalid UTF-8 as \ufffd.
-func appendString(dst []byte, v []byte) []byte {
+// AppendJSONBytes appends v as a JSON string, escaped as every string of
+// the documents is: '"' and '\' escaped, control characters as \n, \r, \t
+// or \u00XX, invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and
+// \u2029.
+func AppendJSONBytes(dst []byte, v []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
@@ -184,10 +186,10 @@ func appendEscapedByte(dst []byte, c byte) []byte {
 	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 }
 
-func appendStringS(dst []byte, v string) []byte {
-	// Strings here are short constants or transport metadata; the escaping
-	// loop is shared through a byte view without copying.
-	return appendString(dst, unsafe.Slice(unsafe.StringData(v), len(v)))
+// AppendJSONString is AppendJSONBytes for a string (read in place, not
+// copied).
+func AppendJSONString(dst []byte, v string) []byte {
+	return AppendJSONBytes(dst, unsafe.Slice(unsafe.StringData(v), len(v)))
 }
 
 // unescapeExim decodes Exim's string_printing() escapes (\n, \t, \r, \\,
@@ -355,7 +357,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 					if n > 0 {
 						e.b = append(e.b, ',')
 					}
-					e.b = appendString(e.b, ip)
+					e.b = AppendJSONBytes(e.b, ip)
 					n++
 				}
 			}
@@ -370,7 +372,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 					if k > 0 {
 						e.b = append(e.b, ',')
 					}
-					e.b = appendString(e.b, h)
+					e.b = AppendJSONBytes(e.b, h)
 					k++
 				}
 			}
@@ -385,9 +387,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.key(`"from":`)
 		e.b = append(e.b, `{"address":[`...)
 		if len(r.Sender) > 0 {
-			e.b = appendString(e.b, r.Sender)
+			e.b = AppendJSONBytes(e.b, r.Sender)
 		} else {
-			e.b = appendString(e.b, r.EnvelopeFrom)
+			e.b = AppendJSONBytes(e.b, r.EnvelopeFrom)
 		}
 		e.b = append(e.b, ']', '}')
 	}
@@ -399,10 +401,10 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		// <...> when Exim shows one (the delivered form, a local part, a
 		// pipe or a file, is exim.rcpt.address)
 		if len(r.Parent) > 0 {
-			e.b = appendString(e.b, r.Parent)
+			e.b = AppendJSONBytes(e.b, r.Parent)
 			n++
 		} else if len(r.Recipient) > 0 {
-			e.b = appendString(e.b, r.Recipient)
+			e.b = AppendJSONBytes(e.b, r.Recipient)
 			n++
 		}
 		list := r.Recipients
@@ -429,7 +431,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			if n > 0 {
 				e.b = append(e.b, ',')
 			}
-			e.b = appendString(e.b, bytes.TrimSuffix(a, []byte(",")))
+			e.b = AppendJSONBytes(e.b, bytes.TrimSuffix(a, []byte(",")))
 			n++
 		}
 		e.b = append(e.b, ']', '}')
@@ -516,17 +518,24 @@ func (c *encCache) appendTimestamp(dst []byte, t time.Time) []byte {
 	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
 }
 
-// appendDataStream appends `,"data_stream":{"type":"logs","dataset":d,"namespace":ns}`.
+// appendDataStream is AppendDataStream, encoded once per dataset and
+// namespace.
 func (c *encCache) appendDataStream(dst []byte, dataset, ns string) []byte {
 	if c.ds == nil || c.dsKey != [2]string{dataset, ns} {
-		c.ds = append(c.ds[:0], `,"data_stream":{"type":"logs","dataset":`...)
-		c.ds = appendStringS(c.ds, dataset)
-		c.ds = append(c.ds, `,"namespace":`...)
-		c.ds = appendStringS(c.ds, ns)
-		c.ds = append(c.ds, '}')
+		c.ds = AppendDataStream(c.ds[:0], dataset, ns)
 		c.dsKey = [2]string{dataset, ns}
 	}
 	return append(dst, c.ds...)
+}
+
+// AppendDataStream appends the data_stream member of a document, with its
+// leading comma: `,"data_stream":{"type":"logs","dataset":d,"namespace":ns}`.
+func AppendDataStream(dst []byte, dataset, ns string) []byte {
+	dst = append(dst, `,"data_stream":{"type":"logs","dataset":`...)
+	dst = AppendJSONString(dst, dataset)
+	dst = append(dst, `,"namespace":`...)
+	dst = AppendJSONString(dst, ns)
+	return append(dst, '}')
 }
 
 // outbound reports whether H= is a server Exim delivered to rather than a
@@ -788,7 +797,7 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 	if len(r.ReturnPath) > 0 {
 		// P=<> is the null return path: written as ""
 		e.key(`"return_path":`)
-		e.b = appendString(e.b, stripAngle(r.ReturnPath))
+		e.b = AppendJSONBytes(e.b, stripAngle(r.ReturnPath))
 	}
 	if r.Has(FlagHasSize) {
 		e.int(`"size":`, r.Size)

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/eximship/eximship/shipper"
@@ -318,67 +317,22 @@ func (p *Exim) appendErrorDoc(dst, original []byte, d frame.Dataset, host, file 
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
 	dst = append(dst, `","event":{"action":"unknown","kind":"pipeline_error","module":"exim","dataset":`...)
-	dst = appendString(dst, p.names[d])
+	dst = exim.AppendJSONString(dst, p.names[d])
 	dst = append(dst, `,"original":`...)
-	dst = appendString(dst, original)
+	dst = exim.AppendJSONBytes(dst, original)
 	dst = append(dst, `},"error":{"message":`...)
-	dst = appendString(dst, msg)
+	dst = exim.AppendJSONString(dst, msg)
 	dst = append(dst, '}')
 	if host != "" {
 		dst = append(dst, `,"host":{"name":`...)
-		dst = appendString(dst, host)
+		dst = exim.AppendJSONString(dst, host)
 		dst = append(dst, '}')
 	}
 	if file != "" {
 		dst = append(dst, `,"log":{"file":{"path":`...)
-		dst = appendString(dst, file)
+		dst = exim.AppendJSONString(dst, file)
 		dst = append(dst, `}}`...)
 	}
-	dst = appendDataStream(dst, p.names[d], p.cfg.Namespace)
+	dst = exim.AppendDataStream(dst, p.names[d], p.cfg.Namespace)
 	return append(dst, '}')
-}
-
-func appendDataStream(dst []byte, dataset, ns string) []byte {
-	dst = append(dst, `,"data_stream":{"type":"logs","dataset":`...)
-	dst = appendString(dst, dataset)
-	dst = append(dst, `,"namespace":`...)
-	dst = appendString(dst, ns)
-	return append(dst, '}')
-}
-
-// appendString appends s as a JSON string, invalid UTF-8 as U+FFFD.
-func appendString[T string | []byte](dst []byte, s T) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
