@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
 	"github.com/eximship/eximship/shipper/process"
 )
@@ -403,9 +403,9 @@ func (p *parser) appendDoc(dst []byte, proc *process.Exim, e *frame.Entry, ref t
 
 func appendMeta(b []byte, topic string, e *frame.Entry, stream string) []byte {
 	b = append(b, `{"_id":`...)
-	b = strconv.AppendQuote(b, shipper.DocID(shipper.Position{Topic: topic, Offset: e.Line}, e.Seq))
+	b = exim.AppendJSONString(b, shipper.DocID(shipper.Position{Topic: topic, Offset: e.Line}, e.Seq))
 	b = append(b, `,"_index":`...)
-	b = strconv.AppendQuote(b, stream)
+	b = exim.AppendJSONString(b, stream)
 	return append(b, `,"_source":`...)
 }
 

@@ -342,6 +342,27 @@ func TestParsePoisonAndLongLines(t *testing.T) {
 	}
 }
 
+// TestParseMetaOddFileName: -with-meta writes the file name into _id, so a
+// name with control characters and invalid UTF-8 must still give valid
+// JSON (Go's %q quoting would not).
+func TestParseMetaOddFileName(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "odd\x01\x7f\xff\"name\\.log")
+	if err := os.WriteFile(f, []byte("2024-06-29 16:04:19 1rABCD-000123-AB Completed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, nil, "parse", "-with-meta", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ds := docs(t, out) // fails on invalid JSON
+	if len(ds) != 1 {
+		t.Fatalf("%d documents, want 1", len(ds))
+	}
+	if got, want := strField(ds[0], "_id"), strings.ToValidUTF8("file:"+f, "\uFFFD")+"-0-1-0"; got != want {
+		t.Errorf("_id %q, want %q", got, want)
+	}
+}
+
 func TestParseDeterministic(t *testing.T) {
 	args := []string{"parse", "-with-meta", td + "mainlog", td + "syslog.log", td + "rejectlog", td + "filebeat.ndjson"}
 	_, a, _ := runCmd(t, nil, args...)
