@@ -42,10 +42,13 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
+	if err := cfg.require("run", "kafka"); err != nil {
+		return err
 	}
 	log := e.log
+	for _, w := range cfg.warnings {
+		log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
+	}
 
 	kc := cfg.kafkaConfig()
 	kc.Logger = log
@@ -60,8 +63,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("elasticsearch: %w", err)
 	}
-	if err := installTemplates(ctx, sink, log); err != nil {
-		return err
+	if cfg.installTemplates() {
+		if err := installTemplates(ctx, sink, log); err != nil {
+			return err
+		}
+	} else {
+		log.Info("index templates not installed by run (elasticsearch.install_templates: false): they must exist already")
 	}
 	var dead shipper.DeadLetterSink = sink
 	if t := cfg.DeadLetter.KafkaTopic; t != "" {

@@ -19,6 +19,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/eximship/eximship/shipper/redact"
 )
 
 // Defaults of Config.
@@ -108,7 +110,7 @@ func (c Config) LogValue() slog.Value {
 		return "REDACTED"
 	}
 	return slog.GroupValue(
-		slog.Any("addresses", c.Addresses),
+		slog.Any("addresses", redactURLs(c.Addresses)),
 		slog.String("username", c.Username),
 		slog.String("password", redact(c.Password)),
 		slog.String("password_file", c.PasswordFile),
@@ -155,15 +157,21 @@ func (c Config) Validate() error {
 	for i, a := range c.Addresses {
 		u, err := url.Parse(a)
 		if err != nil {
-			// The parse error quotes the URL, which may hold a password.
-			errs = append(errs, fmt.Errorf("address #%d is not a valid URL", i+1))
+			// The parse error quotes the URL, which may hold a password:
+			// only its reason is kept.
+			reason := "malformed"
+			var ue *url.Error
+			if errors.As(err, &ue) && !strings.Contains(ue.Err.Error(), `"`) {
+				reason = ue.Err.Error()
+			}
+			errs = append(errs, fmt.Errorf("address #%d %q is not a valid URL: %s", i+1, redact.URL(a), reason))
 			continue
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			errs = append(errs, fmt.Errorf("address %q: scheme must be http or https", redactURL(a)))
+			errs = append(errs, fmt.Errorf("address %q: scheme must be http or https", redact.URL(a)))
 		}
 		if u.Host == "" {
-			errs = append(errs, fmt.Errorf("address %q: no host", redactURL(a)))
+			errs = append(errs, fmt.Errorf("address %q: no host", redact.URL(a)))
 		}
 	}
 	if c.Password != "" && c.PasswordFile != "" {
@@ -203,11 +211,10 @@ func readSecret(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// redactURL removes a password from a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+func redactURLs(us []string) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = redact.URL(u)
 	}
-	return u.Redacted()
+	return out
 }

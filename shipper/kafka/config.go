@@ -146,14 +146,17 @@ const (
 	SASLScramSHA512 = "SCRAM-SHA-512"
 )
 
-// SASLConfig configures SASL authentication. The password is never part of
-// the configuration: it is read from an environment variable or a file, and
-// never logged.
+// SASLConfig configures SASL authentication. The password comes from
+// exactly one of Password, PasswordEnv and PasswordFile, and is never
+// logged.
 type SASLConfig struct {
 	// Mechanism is "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512". Empty: no SASL.
 	Mechanism string
 	// Username is the SASL user.
 	Username string
+	// Password is the password itself (eximship's config file takes it
+	// from the file, ${VAR} or a *_file key; never from the command line).
+	Password string
 	// PasswordEnv names the environment variable holding the password.
 	PasswordEnv string
 	// PasswordFile is a file holding the password (trailing newline removed).
@@ -320,9 +323,17 @@ func (c TLSConfig) config() (*tls.Config, error) {
 
 // password reads the SASL password from the environment or a file.
 func (c SASLConfig) password() (string, error) {
+	n := 0
+	for _, set := range []bool{c.Password != "", c.PasswordEnv != "", c.PasswordFile != ""} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case c.PasswordEnv != "" && c.PasswordFile != "":
-		return "", errors.New("sasl: give either a password env variable or a password file, not both")
+	case n > 1:
+		return "", errors.New("sasl: give the password one way only: a password, a password env variable or a password file")
+	case c.Password != "":
+		return c.Password, nil
 	case c.PasswordEnv != "":
 		v, ok := os.LookupEnv(c.PasswordEnv)
 		if !ok {
@@ -336,7 +347,7 @@ func (c SASLConfig) password() (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return "", errors.New("sasl: no password env variable or password file")
+	return "", errors.New("sasl: no password, password env variable or password file")
 }
 
 // mechanism builds the SASL mechanism, or nil when SASL is off.

@@ -45,7 +45,13 @@ func TestConfigValidate(t *testing.T) {
 		{"sasl no password", func(c *Config) { c.SASL = SASLConfig{Mechanism: "PLAIN", Username: "u"} }, "no password"},
 		{"sasl both", func(c *Config) {
 			c.SASL = SASLConfig{Mechanism: "PLAIN", Username: "u", PasswordEnv: "X", PasswordFile: pwFile}
-		}, "not both"},
+		}, "one way only"},
+		{"sasl password", func(c *Config) {
+			c.SASL = SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "u", Password: "s3cret"}
+		}, ""},
+		{"sasl password and file", func(c *Config) {
+			c.SASL = SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "s3cret", PasswordFile: pwFile}
+		}, "one way only"},
 		{"sasl unknown", func(c *Config) {
 			c.SASL = SASLConfig{Mechanism: "GSSAPI", Username: "u", PasswordFile: pwFile}
 		}, "unknown mechanism"},

@@ -1,8 +1,10 @@
-// Package envexpand expands environment references in configuration text
-// the way Filebeat and Vector users expect: ${VAR}, ${VAR:-default} (default
-// when unset or empty) and ${VAR:?message} (an error when unset or empty).
-// A bare $VAR is left alone, so values such as passwords may contain '$';
-// "$${" writes a literal "${".
+// Package envexpand expands environment references in one configuration
+// value the way Filebeat and Vector users expect: ${VAR}, ${VAR:-default}
+// (default when unset or empty) and ${VAR:?message} (an error when unset or
+// empty). A bare $VAR is left alone, so values such as passwords may
+// contain '$'; "$${" writes a literal "${". It runs on each scalar value
+// after YAML parsing (package yamlconf), so what a variable holds is never
+// read as YAML.
 package envexpand
 
 import (
@@ -12,15 +14,14 @@ import (
 
 // Expand replaces every ${...} reference in s using lookup (os.LookupEnv in
 // production). It returns an error naming the first reference that cannot
-// be expanded.
+// be expanded; the error never holds a variable's value.
 func Expand(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
 	var b strings.Builder
-	line := 1
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c == '\n' {
-			line++
-		}
 		if c != '$' || i+1 >= len(s) {
 			b.WriteByte(c)
 			i++
@@ -38,12 +39,12 @@ func Expand(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 		end := strings.IndexByte(s[i+2:], '}')
 		if end < 0 {
-			return "", fmt.Errorf("line %d: unterminated ${", line)
+			return "", fmt.Errorf("unterminated ${ (write $${ for a literal ${)")
 		}
 		expr := s[i+2 : i+2+end]
 		v, err := expand(expr, lookup)
 		if err != nil {
-			return "", fmt.Errorf("line %d: %w", line, err)
+			return "", err
 		}
 		b.WriteString(v)
 		i += 2 + end + 1
@@ -65,7 +66,7 @@ func expand(expr string, lookup func(string) (string, bool)) (string, error) {
 		}
 	}
 	if !validName(name) {
-		return "", fmt.Errorf("${%s}: invalid variable name %q", expr, name)
+		return "", fmt.Errorf("${%s}: invalid variable name %q (letters, digits and _, not starting with a digit)", expr, name)
 	}
 	v, ok := lookup(name)
 	switch op {
@@ -78,11 +79,11 @@ func expand(expr string, lookup func(string) (string, bool)) (string, error) {
 			if arg == "" {
 				arg = "required but not set"
 			}
-			return "", fmt.Errorf("%s: %s", name, arg)
+			return "", fmt.Errorf("environment variable %s: %s", name, arg)
 		}
 	default:
 		if !ok {
-			return "", fmt.Errorf("%s is not set (use ${%s:-default} for an optional value)", name, name)
+			return "", fmt.Errorf("environment variable %s is not set (export it, or write ${%s:-default} for an optional value)", name, name)
 		}
 	}
 	return v, nil

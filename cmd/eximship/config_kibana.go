@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/eximship/eximship/cmd/eximship/internal/yamlconf"
+)
+
+// kibanaSection locates Kibana (for check, and for setup/export).
+type kibanaSection struct {
+	URL          string          `yaml:"url" check:"url"`
+	Space        string          `yaml:"space"`
+	Username     string          `yaml:"username"`
+	Password     yamlconf.Secret `yaml:"password"`
+	PasswordFile string          `yaml:"password_file" check:"file"`
+	APIKey       yamlconf.Secret `yaml:"api_key"`
+	APIKeyFile   string          `yaml:"api_key_file" check:"file"`
+	CAFile       string          `yaml:"ca_file" check:"file"`
+}
+
+// Check holds the kibana rules spanning keys.
+func (k *kibanaSection) Check(c *yamlconf.Check) {
+	if k.URL == "" {
+		c.Problem("url", "missing: the Kibana URL, e.g. url: https://kibana:5601")
+	}
+	checkCredentials(c, []string{k.URL}, credentials{
+		username: k.Username, password: k.Password != "" || k.PasswordFile != "",
+		apiKey: k.APIKey != "" || k.APIKeyFile != "",
+	})
+	if k.Password != "" && k.PasswordFile != "" {
+		c.Problem("password", "give the password one way only: password or password_file")
+	}
+	if k.APIKey != "" && k.APIKeyFile != "" {
+		c.Problem("api_key", "give the API key one way only: api_key or api_key_file")
+	}
+}
