@@ -51,14 +51,20 @@ func (c *fileConfig) Check(ch *yamlconf.Check) {
 // *yamlconf.Error listing every problem (or a file error with a hint);
 // warnings are kept in the config.
 func loadConfig(path string) (*fileConfig, error) {
+	return loadConfigEnv(path, os.LookupEnv)
+}
+
+// loadConfigEnv is loadConfig with the environment given. Its errors carry
+// exit status exitConfig.
+func loadConfigEnv(path string, lookup yamlconf.Lookup) (*fileConfig, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, configFileError(path, err)
+		return nil, &exitError{code: exitConfig, err: configFileError(path, err)}
 	}
-	c, probs := parseConfig(raw, os.LookupEnv)
+	c, probs := parseConfig(raw, lookup)
 	if err := probs.Err(); err != nil {
 		err.(*yamlconf.Error).File = path
-		return nil, err
+		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return c, nil
 }
@@ -97,5 +103,8 @@ func (c *fileConfig) require(command string, sections ...string) error {
 			probs = append(probs, yamlconf.Problem{Key: s, Msg: fmt.Sprintf("missing: eximship %s needs a %s section (docs/CONFIG.md)", command, s)})
 		}
 	}
-	return probs.Err()
+	if err := probs.Err(); err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	return nil
 }

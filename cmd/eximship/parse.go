@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
@@ -26,15 +22,16 @@ import (
 
 func init() {
 	register(command{
-		name:    "parse",
-		summary: "parse Exim logs (files, gzip, stdin) and print the documents run would index",
-		run:     runParse,
+		name:     "parse",
+		summary:  "parse Exim logs (files, gzip, stdin) and print the documents run would index",
+		synopsis: "[flags] [FILE...]",
+		help:     parseHelp,
+		examples: parseExamples,
+		run:      runParse,
 	})
 }
 
-const parseUsage = `usage: eximship parse [flags] [FILE...]
-
-Reads Exim log files (gzip-compressed ones too, detected by content) or
+const parseHelp = `Reads Exim log files (gzip-compressed ones too, detected by content) or
 standard input (no FILE, or "-") and writes to standard output the documents
 that "eximship run" would index, one JSON object per line. Plain Exim logs,
 syslog-carried lines and Filebeat/Vector JSON envelopes are detected line by
@@ -42,10 +39,12 @@ line; multi-line reject-log entries and Exim's split syslog lines are joined.
 
 Problems in the input become documents with error.message and
 event.original; the exit status is 1 only when an input could not be read
-(the other inputs are still processed), 2 for bad flags.
+(the other inputs are still processed), 2 for bad flags.`
 
-Flags:
-`
+const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.event.action == "rejected_rcpt")'
+  eximship parse -timezone Europe/Berlin /var/log/exim4/mainlog.*.gz > docs.ndjson
+  zcat rejectlog.1.gz | eximship parse -dataset reject -
+  kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta`
 
 // parseOptions are the flags of eximship parse.
 type parseOptions struct {
@@ -60,12 +59,7 @@ type parseOptions struct {
 
 func runParse(ctx context.Context, e *env, args []string) error {
 	var o parseOptions
-	fs := flag.NewFlagSet("parse", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), parseUsage)
-		fs.PrintDefaults()
-	}
+	fs := e.flags("parse")
 	fs.StringVar(&o.namespace, "namespace", process.DefaultNamespace, "data stream `namespace` (logs-exim.<dataset>-<namespace>)")
 	fs.StringVar(&o.timezone, "timezone", "", "IANA time `zone` of timestamps written without an offset (default: local)")
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
@@ -73,11 +67,8 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: errors.New("invalid flags")}
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	loc := time.Local
 	if o.timezone != "" {
@@ -428,8 +419,8 @@ func (c *ctxReader) Read(b []byte) (int, error) {
 // startProgress shows "N lines, R lines/s" on stderr every 500 ms when
 // stderr is a terminal; the returned func stops it and clears the line.
 func (p *parser) startProgress() func() {
-	f, ok := p.env.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	con := consoleOf(p.env.stderr)
+	if !con.tty {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -443,12 +434,12 @@ func (p *parser) startProgress() func() {
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(f, "\r\033[K")
+				con.setLine("")
 				return
 			case now := <-t.C:
 				n := p.asm.Lines()
 				rate := float64(n) / now.Sub(start).Seconds()
-				fmt.Fprintf(f, "\r\033[K%d lines, %.0f lines/s", n, rate)
+				con.setLine(fmt.Sprintf("%d lines, %.0f lines/s", n, rate))
 			}
 		}
 	}()

@@ -286,8 +286,9 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q", args, code, out)
 		}
 	}
-	if code, _, errs := runCmd(t, nil, "parse", "-h"); code != 0 || !strings.Contains(errs, "usage: eximship parse") {
-		t.Errorf("-h: exit %d: %s", code, errs)
+	// help asked for goes to stdout (it is the output asked for)
+	if code, out, _ := runCmd(t, nil, "parse", "-h"); code != 0 || !strings.Contains(out, "usage: eximship parse") {
+		t.Errorf("-h: exit %d: %s", code, out)
 	}
 }
 

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
@@ -21,31 +16,72 @@ import (
 
 func init() {
 	register(command{
-		name:    "run",
-		summary: "consume Exim logs from Kafka and index them into Elasticsearch",
-		run:     runRun,
+		name:     "run",
+		summary:  "consume Exim logs from Kafka and index them into Elasticsearch",
+		synopsis: "[flags]",
+		help: `Joins the Kafka consumer group of the configuration file, parses every
+Exim line of the topics and bulk-indexes the documents into the
+logs-exim.<main|reject|panic>-<namespace> data streams, at least once and
+without duplicates; documents Elasticsearch refuses go to the dead
+letters. It installs the index templates first when they are missing
+(elasticsearch.install_templates). It runs until SIGTERM or SIGINT, then
+flushes, commits and exits within pipeline.shutdown_timeout.
+
+The configuration file (YAML) is described key by key in docs/CONFIG.md;
+secrets go in the file, in ${VAR} or in *_file keys, never on the command
+line. 'eximship check --config FILE' tests it and the servers first.
+EXIMSHIP_LOG_LEVEL sets the log level when -log-level is not given.
+
+Exit status: 0 after a clean shutdown, 1 on a failure at run time, 2 for
+bad flags, 3 for an invalid or missing configuration file (a service
+manager should not restart it: the file must be fixed first).`,
+		examples: `  eximship run --config /etc/eximship/eximship.yml
+  ES_PASSWORD=... eximship run --config eximship.yml --progress never
+  eximship run --config eximship.yml --log-format json --log-level debug`,
+		run: runRun,
 	})
 }
 
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", "eximship.yml", "configuration `file`")
+	fs := e.flags("run")
+	configPath := fs.String("config", "eximship.yml", "configuration `file` (docs/CONFIG.md)")
 	progress := fs.String("progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always, never")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	logLevel := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: EXIMSHIP_LOG_LEVEL, else info)")
+	logFormat := fs.String("log-format", "text", "log `format`: text (logfmt) or json")
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return &exitError{code: exitUsage, err: fmt.Errorf("unexpected arguments %q (run takes flags only; see 'eximship run -h')", fs.Args())}
 	}
-	cfg, err := loadConfig(*configPath)
+	switch *progress {
+	case "auto", "always", "never":
+	default:
+		return &exitError{code: exitUsage, err: fmt.Errorf("-progress %q: want auto, always or never", *progress)}
+	}
+	switch *logFormat {
+	case "text", "json":
+	default:
+		return &exitError{code: exitUsage, err: fmt.Errorf("-log-format %q: want text or json", *logFormat)}
+	}
+	log := e.log
+	if *logLevel != "" || *logFormat != "text" {
+		lv := *logLevel
+		if lv == "" {
+			lv, _ = e.getenv("EXIMSHIP_LOG_LEVEL")
+		}
+		log = newLogger(e.stderr, lv, *logFormat)
+	}
+	cfg, err := loadConfigEnv(*configPath, e.getenv)
 	if err != nil {
 		return err
 	}
 	if err := cfg.require("run", "kafka"); err != nil {
 		return err
 	}
-	log := e.log
+	for _, w := range cfg.warnings {
+		log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
+	}
 	for _, w := range cfg.warnings {
 		log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
 	}
@@ -95,7 +131,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	plc.Logger = log.With("component", "pipeline")
 	var live *liveLine
 	if *progress == "always" || *progress == "auto" && isTerminal(e.stderr) {
-		live = &liveLine{w: e.stderr, start: time.Now()}
+		live = &liveLine{con: consoleOf(e.stderr), start: time.Now()}
 		plc.OnProgress = live.show
 		if plc.ProgressInterval == 0 {
 			plc.ProgressInterval = time.Second
@@ -122,15 +158,11 @@ func groupID(c kafka.Config) string {
 	return c.GroupID
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// liveLine draws a one-line progress display on a terminal.
+// liveLine draws a one-line progress display on a terminal, below the log
+// records (see console).
 type liveLine struct {
 	mu    sync.Mutex
-	w     io.Writer
+	con   *console
 	start time.Time
 	last  shipper.Stats
 	lastT time.Time
@@ -151,8 +183,8 @@ func (l *liveLine) show(s shipper.Stats) {
 	if s.Lag >= 0 {
 		lag = fmt.Sprint(s.Lag)
 	}
-	fmt.Fprintf(l.w, "\r\033[Kconsumed %d  indexed %d (%.0f/s)  retried %d  dead-lettered %d  lag %s  %s",
-		s.Messages, s.Indexed, rate, s.Retried, s.DeadLettered, lag, now.Sub(l.start).Truncate(time.Second))
+	l.con.setLine(fmt.Sprintf("consumed %d  indexed %d (%.0f/s)  retried %d  dead-lettered %d  lag %s  %s",
+		s.Messages, s.Indexed, rate, s.Retried, s.DeadLettered, lag, now.Sub(l.start).Truncate(time.Second)))
 }
 
 func (l *liveLine) done() {
@@ -161,7 +193,7 @@ func (l *liveLine) done() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprint(l.w, "\r\033[K")
+	l.con.setLine("")
 }
 
 func newKafkaDeadLetters(kc kafka.Config, topic string) (*kafka.DeadLetterWriter, error) {
