@@ -1,16 +1,25 @@
-// Package enrich derives domain metadata from envelope addresses: the
-// domain, its registered domain (by the public suffix list), whether it is
-// one of our own (local) domains, and whether the local part is one of the
-// administrative names that relay probes forge (root@, info@, admin@ our
-// domain). It is pure: no I/O, and nothing of the pipeline.
+// Package enrich derives metadata from what an Exim log line names: for
+// the envelope sender and recipient, the domain (lower case, IDNs in ASCII
+// and Unicode), its registered domain, TLD, the country of a ccTLD, whether
+// it is a free-mail provider's, whether it is one of our (local) domains,
+// whether the local part is administrative (root@, info@, admin@ that
+// relay probes forge); for the connecting host, the class of its HELO
+// argument, the registered domain and effective TLD of its verified name,
+// the special-purpose range of its address, and GeoIP/ASN data when a
+// GeoIP reader is configured (shipper/enrich/geoip).
+//
+// It is pure: the tables are embedded, lookups do no I/O (a GeoIP reader
+// reads a database opened beforehand), and it imports nothing of the
+// pipeline. An Enricher caches what it computed per domain, HELO and
+// address, so that a busy log costs no allocation per line.
 package enrich
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
-
-	"golang.org/x/net/publicsuffix"
 
 	"github.com/eximship/eximship/shipper/exim"
 )
@@ -22,6 +31,13 @@ var DefaultAdminLocalParts = []string{
 	"root", "sales", "security", "support", "sysadmin", "test", "webmaster",
 }
 
+// GeoIP looks up the GeoIP and ASN data of an address into g, returning
+// whether anything was found. *geoip.DB implements it; it must be safe for
+// concurrent use (one reader serves every Enricher).
+type GeoIP interface {
+	Lookup(ip netip.Addr, g *exim.Geo) (bool, error)
+}
+
 // Config configures an Enricher.
 type Config struct {
 	// LocalDomains are the domains this mail system is the destination for
@@ -31,40 +47,71 @@ type Config struct {
 	// AdminLocalParts are the local parts marked administrative, compared
 	// case-insensitively. Default: DefaultAdminLocalParts.
 	AdminLocalParts []string
+	// OwnHostnames are the names of our own mail servers: a HELO naming one
+	// of them, or a name under one, is classified own_name. Default:
+	// LocalDomains (so any name under a local domain).
+	OwnHostnames []string
+	// GeoIP, when set, adds source.geo.* and source.as.* for the client's
+	// address. Default: nil (no GeoIP fields).
+	GeoIP GeoIP
 }
 
 // Validate reports configuration errors.
 func (c Config) Validate() error {
+	var errs []error
 	for _, d := range c.LocalDomains {
-		if d = strings.TrimSpace(d); d == "" || strings.ContainsAny(d, "@ \t") {
-			return fmt.Errorf("local domain %q is not a domain", d)
+		if err := validConfigName(d); err != nil {
+			errs = append(errs, fmt.Errorf("local domain %w", err))
+		}
+	}
+	for _, d := range c.OwnHostnames {
+		if err := validConfigName(d); err != nil {
+			errs = append(errs, fmt.Errorf("own host name %w", err))
 		}
 	}
 	for _, l := range c.AdminLocalParts {
 		if l == "" || strings.ContainsAny(l, "@ \t") {
-			return fmt.Errorf("admin local part %q is not a local part", l)
+			errs = append(errs, fmt.Errorf("admin local part %q is not a local part", l))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func validConfigName(d string) error {
+	t := strings.TrimSpace(d)
+	if t == "" || strings.ContainsAny(t, "@ \t[]") || !ParseDomain([]byte(t)).Valid {
+		return fmt.Errorf("%q is not a domain", d)
 	}
 	return nil
 }
 
-// Enricher computes Address metadata. It caches domains it has seen, so it
-// is not safe for concurrent use: use one per goroutine.
+// Enricher computes the metadata. It caches what it computed, so it is not
+// safe for concurrent use: use one per goroutine.
 type Enricher struct {
 	local map[string]struct{}
+	own   map[string]struct{}
 	admin map[string]struct{}
-	// domains caches the metadata of domains seen (keyed by the domain as
-	// written), so that a busy log costs no allocation per address.
+	geo   GeoIP
+	// caches, keyed by the text as logged; each is emptied when full
 	domains map[string]domainInfo
+	helos   map[string]helo
+	hosts   map[string]hostInfo
 }
 
 type domainInfo struct {
-	domain, registered string
-	local              bool
+	Domain
+	local bool
 }
 
-// maxCachedDomains bounds the cache; it is emptied when full.
-const maxCachedDomains = 8192
+type hostInfo struct {
+	addr  netip.Addr
+	class string
+	geo   exim.Geo
+	err   error
+}
+
+// maxCached bounds each cache.
+const maxCached = 8192
 
 // New returns an Enricher for c.
 func New(c Config) (*Enricher, error) {
@@ -75,9 +122,13 @@ func New(c Config) (*Enricher, error) {
 	if admin == nil {
 		admin = DefaultAdminLocalParts
 	}
-	e := &Enricher{local: map[string]struct{}{}, admin: map[string]struct{}{}, domains: map[string]domainInfo{}}
-	for _, d := range c.LocalDomains {
-		e.local[strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")] = struct{}{}
+	own := c.OwnHostnames
+	if own == nil {
+		own = c.LocalDomains
+	}
+	e := &Enricher{
+		local: names(c.LocalDomains), own: names(own), admin: map[string]struct{}{}, geo: c.GeoIP,
+		domains: map[string]domainInfo{}, helos: map[string]helo{}, hosts: map[string]hostInfo{},
 	}
 	for _, l := range admin {
 		e.admin[strings.ToLower(l)] = struct{}{}
@@ -85,14 +136,19 @@ func New(c Config) (*Enricher, error) {
 	return e, nil
 }
 
+func names(list []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(list))
+	for _, d := range list {
+		m[ParseDomain([]byte(strings.TrimSpace(d))).ASCII] = struct{}{}
+	}
+	return m
+}
+
 // Address is what enrichment knows of one envelope address.
 type Address struct {
-	// Domain is the lower-cased domain ("" when the address has none).
-	Domain string
-	// Registered is the registered domain (eTLD+1), e.g. "example.co.uk"
-	// for "mx.example.co.uk"; "" when it cannot be determined.
-	Registered string
-	// Local is true when Domain is one of the local domains.
+	Domain
+	// Local is true when the domain is one of the local domains or under
+	// one.
 	Local bool
 	// Admin is true when the local part is administrative.
 	Admin bool
@@ -101,50 +157,117 @@ type Address struct {
 // Address returns the metadata of addr ("local@domain"; a quoted local
 // part may contain '@').
 func (e *Enricher) Address(addr []byte) Address {
-	at := bytes.LastIndexByte(addr, '@')
-	if at < 0 {
-		return Address{Admin: e.isAdmin(addr)}
+	local, dom, ok := splitAddress(addr)
+	a := Address{Admin: e.isAdmin(local)}
+	if ok && len(dom) > 0 {
+		d := e.domain(dom)
+		a.Domain, a.Local = d.Domain, d.local
 	}
-	d := e.domain(addr[at+1:])
-	return Address{Domain: d.domain, Registered: d.registered, Local: d.local, Admin: e.isAdmin(addr[:at])}
+	return a
 }
 
 func (e *Enricher) domain(raw []byte) domainInfo {
 	if d, ok := e.domains[string(raw)]; ok {
 		return d
 	}
-	var d domainInfo
-	d.domain = strings.TrimSuffix(strings.ToLower(string(raw)), ".")
-	if d.domain != "" && d.domain[0] != '[' { // not an address literal
-		if r, err := publicsuffix.EffectiveTLDPlusOne(d.domain); err == nil {
-			d.registered = r
-		}
-	}
-	d.local = e.isLocal(d.domain)
-	if len(e.domains) >= maxCachedDomains {
+	d := domainInfo{Domain: ParseDomain(raw)}
+	d.local = d.ASCII != "" && under(d.ASCII, e.local)
+	if len(e.domains) >= maxCached {
 		clear(e.domains)
 	}
 	e.domains[string(raw)] = d
 	return d
 }
 
-// Apply fills r.Enrichment from the record's envelope sender and recipient.
+// Apply fills r.Enrichment from the record's envelope sender and
+// recipient and, when H= is the client, from its HELO, name and address.
 // A rejection whose sender claims one of our local domains is marked
 // forged: our own users authenticate and are not rejected, relay probes
-// forge root@, info@, admin@ our domain.
+// forge root@, info@, admin@ our domain. A GeoIP lookup error is added to
+// r.Err (error.message); the rest of the document is kept.
 func (e *Enricher) Apply(r *exim.Record) {
 	r.Enrichment = exim.Enrichment{}
-	if len(r.Sender) > 0 {
-		a := e.Address(r.Sender)
-		r.Enrichment.SenderDomain, r.Enrichment.SenderRegisteredDomain = a.Domain, a.Registered
-		r.Enrichment.SenderLocal, r.Enrichment.SenderAdmin = a.Local, a.Admin
-		r.Enrichment.SenderForged = a.Local && isRejection(r.Action)
+	en := &r.Enrichment
+	sender := r.Sender
+	if len(sender) == 0 && !r.Has(exim.FlagNullSender) {
+		sender = r.EnvelopeFrom
 	}
-	if len(r.Recipient) > 0 {
-		a := e.Address(r.Recipient)
-		r.Enrichment.RecipientDomain, r.Enrichment.RecipientRegisteredDomain = a.Domain, a.Registered
-		r.Enrichment.RecipientLocal = a.Local
+	if len(sender) > 0 {
+		a := e.Address(sender)
+		en.SenderDomain, en.SenderDomainUnicode, en.SenderRegisteredDomain = a.ASCII, a.Unicode, a.Registered
+		en.SenderTLD, en.SenderCountry, en.SenderFreemail = a.TLD, a.Country, a.Freemail
+		en.SenderLocal, en.SenderAdmin = a.Local, a.Admin
+		en.SenderForged = a.Local && isRejection(r.Action)
 	}
+	// the envelope recipient: on delivery lines the original address when
+	// Exim shows it (the delivered form may be a local part, a file, a pipe)
+	rcpt := r.Parent
+	if len(rcpt) == 0 {
+		rcpt = r.Recipient
+	}
+	if len(rcpt) > 0 {
+		a := e.Address(rcpt)
+		en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain = a.ASCII, a.Unicode, a.Registered
+		en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail = a.TLD, a.Country, a.Freemail
+		en.RecipientLocal = a.Local
+	}
+	en.SameDomain = en.SenderDomain != "" && en.SenderDomain == en.RecipientDomain
+	if !r.Outbound() {
+		e.host(r)
+	}
+}
+
+// host fills the enrichment of the client (H= on reception lines).
+func (e *Enricher) host(r *exim.Record) {
+	en := &r.Enrichment
+	var h hostInfo
+	if len(r.Host.IP) > 0 {
+		h = e.hostInfo(r.Host.IP)
+		en.SourceIPClass, en.Geo = h.class, h.geo
+		if h.err != nil {
+			r.Err = errors.Join(r.Err, h.err)
+		}
+	}
+	if len(r.Host.Helo) > 0 {
+		hl, ok := e.helos[string(r.Host.Helo)]
+		if !ok {
+			hl = e.parseHelo(r.Host.Helo)
+			if len(e.helos) >= maxCached {
+				clear(e.helos)
+			}
+			e.helos[string(r.Host.Helo)] = hl
+		}
+		en.HeloClass = hl.class
+		if hl.literal.IsValid() && h.addr.IsValid() && hl.literal != h.addr {
+			en.HeloClass, en.HeloIP = HeloAddressLiteralMismatch, hl.text
+		}
+	}
+	if r.Host.HasName() {
+		if d := e.domain(r.Host.Name); d.Valid {
+			en.SourceRegisteredDomain, en.SourceTopLevelDomain = d.Registered, d.Suffix
+		}
+	}
+}
+
+func (e *Enricher) hostInfo(ip []byte) hostInfo {
+	if h, ok := e.hosts[string(ip)]; ok {
+		return h
+	}
+	var h hostInfo
+	if a, ok := parseIP(ip); ok {
+		h.addr = a.Unmap()
+		h.class = IPClass(h.addr)
+		if e.geo != nil {
+			if _, err := e.geo.Lookup(h.addr, &h.geo); err != nil {
+				h.err = fmt.Errorf("geoip lookup of %s: %w", h.addr, err)
+			}
+		}
+	}
+	if len(e.hosts) >= maxCached {
+		clear(e.hosts)
+	}
+	e.hosts[string(ip)] = h
+	return h
 }
 
 func isRejection(action string) bool {
@@ -156,21 +279,11 @@ func isRejection(action string) bool {
 	return false
 }
 
-func (e *Enricher) isLocal(domain string) bool {
-	for d := domain; d != ""; {
-		if _, ok := e.local[d]; ok {
-			return true
-		}
-		i := strings.IndexByte(d, '.')
-		if i < 0 {
-			break
-		}
-		d = d[i+1:]
-	}
-	return false
-}
-
 func (e *Enricher) isAdmin(local []byte) bool {
+	// a simply quoted local part is the same mailbox: "root"@ is root@
+	if len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"' && bytes.IndexByte(local, '\\') < 0 {
+		local = local[1 : len(local)-1]
+	}
 	if len(local) == 0 || len(local) > 64 {
 		return false
 	}

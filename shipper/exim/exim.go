@@ -194,20 +194,46 @@ type Record struct {
 	fieldsPresent bool
 }
 
-// Enrichment is metadata about the envelope addresses that the parser
-// cannot know (the public suffix list, the local domains). Zero values are
-// not written.
+// Enrichment is metadata about the envelope addresses and the connecting
+// host that the parser cannot know (the public suffix list, the local
+// domains, the free-mail list, GeoIP databases), set by shipper/enrich.
+// Zero values are not written.
 type Enrichment struct {
-	SenderDomain           string // exim.sender.domain
+	SenderDomain           string // exim.sender.domain: lower case, IDNs in ASCII (punycode)
+	SenderDomainUnicode    string // exim.sender.domain_unicode: only for IDNs
 	SenderRegisteredDomain string // exim.sender.registered_domain
+	SenderTLD              string // exim.sender.tld: the last label ("jp" for example.co.jp)
+	SenderCountry          string // exim.sender.country: ISO 3166-1 code of a ccTLD
+	SenderFreemail         bool   // exim.sender.freemail: a free or disposable mail provider
 	SenderLocal            bool   // exim.sender.local: one of our domains
 	SenderAdmin            bool   // exim.sender.admin: root@, info@, admin@...
 	// SenderForged is set on rejections whose sender claims one of our
 	// domains (exim.sender.forged_local): relay probes forge them.
 	SenderForged              bool
 	RecipientDomain           string // exim.rcpt.domain
+	RecipientDomainUnicode    string // exim.rcpt.domain_unicode
 	RecipientRegisteredDomain string // exim.rcpt.registered_domain
+	RecipientTLD              string // exim.rcpt.tld
+	RecipientCountry          string // exim.rcpt.country
+	RecipientFreemail         bool   // exim.rcpt.freemail
 	RecipientLocal            bool   // exim.rcpt.local
+	// SameDomain is exim.same_domain, written when both domains are known.
+	SameDomain bool
+
+	// HeloClass is exim.smtp.helo_class (shipper/enrich's Helo* values).
+	HeloClass string
+	// HeloIP is the address of a literal HELO that is not the client's
+	// (added to related.ip).
+	HeloIP string
+	// SourceRegisteredDomain and SourceTopLevelDomain are
+	// source.registered_domain and source.top_level_domain (ECS: the
+	// effective TLD, "co.uk") of the client's verified host name.
+	SourceRegisteredDomain string
+	SourceTopLevelDomain   string
+	// SourceIPClass is exim.source.ip_class (public, private, loopback...).
+	SourceIPClass string
+	// Geo is source.geo.* and source.as.* from GeoIP databases.
+	Geo Geo
 }
 
 // Reset clears r for reuse, keeping allocated capacity.

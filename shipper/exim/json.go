@@ -322,9 +322,11 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if r.outbound() {
 		remote, local = "destination", "source"
 	}
-	// each address is checked once
-	ips := [3][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP}
-	var okIP [3]bool
+	// each address is checked once; the last is a HELO literal that is
+	// not the client's address (enrichment)
+	heloIP := r.Enrichment.HeloIP
+	ips := [4][]byte{r.Host.IP, r.Interface.IP, r.Proxy.IP, unsafe.Slice(unsafe.StringData(heloIP), len(heloIP))}
+	var okIP [4]bool
 	nip := 0
 	for i, ip := range ips {
 		if len(ip) > 0 && validIP(ip) {
@@ -584,6 +586,9 @@ func (r *Record) appendPeer(e *enc, name string, h *Host, ipOK bool) {
 	} else {
 		e.str(`"address":`, h.Name)
 	}
+	if name == "source" && h == &r.Host {
+		r.appendSourceEnrichment(e)
+	}
 	e.close()
 }
 
@@ -736,7 +741,7 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 			e.boolean(`"null":`, true)
 		}
 		e.strs(`"domain":`, en.SenderDomain)
-		e.strs(`"registered_domain":`, en.SenderRegisteredDomain)
+		appendAddressEnrichment(e, en.SenderDomainUnicode, en.SenderRegisteredDomain, en.SenderTLD, en.SenderCountry, en.SenderFreemail)
 		if en.SenderLocal {
 			e.boolean(`"local":`, true)
 		}
@@ -756,15 +761,24 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 			e.str(`"parent":`, r.Parent)
 		}
 		e.strs(`"domain":`, en.RecipientDomain)
-		e.strs(`"registered_domain":`, en.RecipientRegisteredDomain)
+		appendAddressEnrichment(e, en.RecipientDomainUnicode, en.RecipientRegisteredDomain, en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail)
 		if en.RecipientLocal {
 			e.boolean(`"local":`, true)
 		}
 		e.close()
 	}
+	if en.SenderDomain != "" && en.RecipientDomain != "" {
+		e.boolean(`"same_domain":`, en.SameDomain)
+	}
+	if en.SourceIPClass != "" {
+		e.open(`"source":`)
+		e.strs(`"ip_class":`, en.SourceIPClass)
+		e.close()
+	}
 	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
 		e.open(`"smtp":`)
 		e.text(`"helo":`, r.Host.Helo, &r.scratch)
+		e.strs(`"helo_class":`, en.HeloClass)
 		e.text(`"command":`, r.Command, &r.scratch)
 		e.str(`"commands":`, r.Commands)
 		e.text(`"confirmation":`, r.Confirmation, &r.scratch)

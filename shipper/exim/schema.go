@@ -8,7 +8,8 @@ package exim
 type Field struct {
 	Name string
 	// Type is the Elasticsearch field type: keyword, wildcard, text,
-	// match_only_text, long, double, boolean, date, ip.
+	// match_only_text, long, double, boolean, date, ip, geo_point (an
+	// object {"lat","lon"}).
 	Type string
 	// Array is true for fields written as JSON arrays.
 	Array bool
@@ -34,6 +35,17 @@ var fieldList = []Field{
 	{"source.port", "long", false},
 	{"source.domain", "keyword", false},
 	{"source.address", "keyword", false},
+	{"source.registered_domain", "keyword", false},
+	{"source.top_level_domain", "keyword", false},
+	{"source.geo.continent_name", "keyword", false},
+	{"source.geo.country_iso_code", "keyword", false},
+	{"source.geo.country_name", "keyword", false},
+	{"source.geo.region_iso_code", "keyword", false},
+	{"source.geo.region_name", "keyword", false},
+	{"source.geo.city_name", "keyword", false},
+	{"source.geo.location", "geo_point", false},
+	{"source.as.number", "long", false},
+	{"source.as.organization.name", "keyword", false},
 	{"destination.ip", "ip", false},
 	{"destination.port", "long", false},
 	{"destination.domain", "keyword", false},
@@ -55,16 +67,27 @@ var fieldList = []Field{
 	{"exim.flag", "keyword", false},
 	{"exim.sender.null", "boolean", false},
 	{"exim.sender.domain", "keyword", false},
+	{"exim.sender.domain_unicode", "keyword", false},
 	{"exim.sender.registered_domain", "keyword", false},
+	{"exim.sender.tld", "keyword", false},
+	{"exim.sender.country", "keyword", false},
+	{"exim.sender.freemail", "boolean", false},
 	{"exim.sender.local", "boolean", false},
 	{"exim.sender.admin", "boolean", false},
 	{"exim.sender.forged_local", "boolean", false},
 	{"exim.rcpt.address", "keyword", false},
 	{"exim.rcpt.parent", "keyword", false},
 	{"exim.rcpt.domain", "keyword", false},
+	{"exim.rcpt.domain_unicode", "keyword", false},
 	{"exim.rcpt.registered_domain", "keyword", false},
+	{"exim.rcpt.tld", "keyword", false},
+	{"exim.rcpt.country", "keyword", false},
+	{"exim.rcpt.freemail", "boolean", false},
 	{"exim.rcpt.local", "boolean", false},
+	{"exim.same_domain", "boolean", false},
+	{"exim.source.ip_class", "keyword", false},
 	{"exim.smtp.helo", "keyword", false},
+	{"exim.smtp.helo_class", "keyword", false},
 	{"exim.smtp.command", "keyword", false},
 	{"exim.smtp.commands", "keyword", false},
 	{"exim.smtp.confirmation", "match_only_text", false},

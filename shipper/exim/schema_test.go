@@ -67,10 +67,20 @@ func TestFields(t *testing.T) {
 		// Enrichment is set by shipper/enrich after Parse; give it values
 		// here so that its fields are written and checked too.
 		if len(r.Sender) > 0 {
-			r.Enrichment = Enrichment{SenderDomain: "example.org", SenderRegisteredDomain: "example.org", SenderLocal: true, SenderAdmin: true, SenderForged: true}
+			r.Enrichment = Enrichment{SenderDomain: "xn--bcher-kva.example", SenderDomainUnicode: "bücher.example", SenderRegisteredDomain: "xn--bcher-kva.example",
+				SenderTLD: "example", SenderCountry: "DE", SenderFreemail: true, SenderLocal: true, SenderAdmin: true, SenderForged: true}
 		}
 		if len(r.Recipient) > 0 {
-			r.Enrichment.RecipientDomain, r.Enrichment.RecipientRegisteredDomain, r.Enrichment.RecipientLocal = "mx.example.net", "example.net", true
+			en := &r.Enrichment
+			en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain, en.RecipientLocal = "mx.example.net", "mx.example.net", "example.net", true
+			en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail, en.SameDomain = "net", "JP", true, true
+		}
+		if len(r.Host.IP) > 0 {
+			en := &r.Enrichment
+			en.HeloClass, en.HeloIP, en.SourceIPClass = "address_literal_mismatch", "192.0.2.7", "documentation"
+			en.SourceRegisteredDomain, en.SourceTopLevelDomain = "example.co.uk", "co.uk"
+			en.Geo = Geo{ContinentName: "Europe", CountryISOCode: "GB", CountryName: "United Kingdom", RegionISOCode: "GB-ENG", RegionName: "England",
+				CityName: "London", HasLocation: true, Lat: 51.5, Lon: -0.12, ASNumber: 64496, ASOrganization: "Example AS"}
 		}
 		var v any
 		if err := json.Unmarshal(r.AppendJSON(nil), &v); err != nil {
@@ -78,6 +88,7 @@ func TestFields(t *testing.T) {
 		}
 		flat := map[string]any{}
 		flatten("", v, flat)
+		geoPoints(flat, byName)
 		for k, val := range flat {
 			seen[k]++
 			f, ok := byName[k]
@@ -124,8 +135,30 @@ func kindMatches(f Field, v any) bool {
 	return !f.Array && scalarMatches(f.Type, v)
 }
 
+// geoPoints folds the "lat" and "lon" leaves of geo_point fields back into
+// one value.
+func geoPoints(flat map[string]any, byName map[string]Field) {
+	for k, v := range flat {
+		p, ok := strings.CutSuffix(k, ".lat")
+		if !ok || byName[p].Type != "geo_point" {
+			continue
+		}
+		flat[p] = map[string]any{"lat": v, "lon": flat[p+".lon"]}
+		delete(flat, k)
+		delete(flat, p+".lon")
+	}
+}
+
 func scalarMatches(typ string, v any) bool {
 	switch typ {
+	case "geo_point":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		lat, ok1 := m["lat"].(float64)
+		lon, ok2 := m["lon"].(float64)
+		return ok1 && ok2 && len(m) == 2 && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
 	case "keyword", "wildcard", "text", "match_only_text", "ip", "date":
 		_, ok := v.(string)
 		return ok
