@@ -10,11 +10,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/enrich"
 	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
 	"github.com/eximship/eximship/shipper/process"
@@ -44,7 +46,18 @@ event.original; the exit status is 1 only when an input could not be read
 const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.event.action == "rejected_rcpt")'
   eximship parse -timezone Europe/Berlin /var/log/exim4/mainlog.*.gz > docs.ndjson
   zcat rejectlog.1.gz | eximship parse -dataset reject -
-  kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta`
+  kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta
+  eximship parse --local-domain example.org --local-domain example.net mainlog   # marks local and forged senders`
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
 
 // parseOptions are the flags of eximship parse.
 type parseOptions struct {
@@ -67,8 +80,19 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
+	var locals stringList
+	fs.Var(&locals, "local-domain", "a local `domain` (repeatable; marks local and forged senders and recipients; default: exim.local_domains of -config)")
+	configPath := fs.String("config", "", "read exim.local_domains from this configuration `file` (the one of run)")
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
+	}
+	localDomains := []string(locals)
+	if *configPath != "" && localDomains == nil {
+		cfg, err := loadConfig(*configPath)
+		if err != nil {
+			return &exitError{code: exitConfig, err: err}
+		}
+		localDomains = cfg.Exim.LocalDomains
 	}
 	loc := time.Local
 	if o.timezone != "" {
@@ -78,13 +102,9 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset}
-	proc, err := process.New(pcfg)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	asm, err := frame.NewAssembler(frame.Config{Location: loc, Independent: o.perLine})
-	if err != nil {
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset,
+		Enrich: enrich.Config{LocalDomains: localDomains}}
+	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if o.cpuprof != "" {
@@ -101,7 +121,23 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			f.Close()
 		}()
 	}
-	files := fs.Args()
+	return parseInputs(ctx, e, o, pcfg, fs.Args(), e.stdout)
+}
+
+// parseInputs parses files (none, or "-": standard input) as eximship
+// parse does and writes the documents, one per line, to out. eximship
+// report reads them the same way, so its figures are those of parse's
+// documents.
+func parseInputs(ctx context.Context, e *env, o parseOptions, pcfg process.Config, files []string, out io.Writer) error {
+	loc := pcfg.Location
+	proc, err := process.New(pcfg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	asm, err := frame.NewAssembler(frame.Config{Location: loc, Independent: o.perLine})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
@@ -109,7 +145,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	if o.workers < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("-workers %d: want at least 1", o.workers)}
 	}
-	p := &parser{ctx: ctx, env: e, opts: o, proc: proc, asm: asm, out: bufio.NewWriterSize(e.stdout, 1<<20)}
+	p := &parser{ctx: ctx, env: e, opts: o, proc: proc, asm: asm, out: bufio.NewWriterSize(out, 1<<20)}
 	p.emitFn = p.emit
 	if o.workers > 1 {
 		procs := make([]*process.Exim, o.workers)
