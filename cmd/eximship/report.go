@@ -127,7 +127,12 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if fromES || o.configSet {
 		c, err := loadConfig(o.config)
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return &exitError{code: 3, err: err}
+		}
+		if fromES {
+			if err := c.require("report", "elasticsearch"); err != nil {
+				return &exitError{code: 3, err: err}
+			}
 		}
 		cfg = c
 	} else {
@@ -140,7 +145,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 			return &exitError{code: 2, err: fmt.Errorf("--timezone: %w", err)}
 		}
 		loc = l
-	} else if l, err := cfg.location(); err != nil {
+	} else if l, err := cfg.Exim.location(); err != nil {
 		return &exitError{code: 2, err: err}
 	} else {
 		loc = l
@@ -174,10 +179,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if fromES {
 		ns := o.namespace
 		if ns == "" {
-			ns = cfg.Exim.Namespace
-		}
-		if ns == "" {
-			ns = process.DefaultNamespace
+			ns = cfg.namespace()
 		}
 		ec := cfg.elasticConfig()
 		ec.Logger = e.log.With("component", "elasticsearch")
