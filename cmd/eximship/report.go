@@ -21,15 +21,16 @@ import (
 
 func init() {
 	register(command{
-		name:    "report",
-		summary: "the postmaster's report on relay attempts, from log files or from Elasticsearch",
-		run:     runReport,
+		name:     "report",
+		summary:  "the postmaster's report on relay attempts, from log files or from Elasticsearch",
+		synopsis: "[flags] [FILE...]",
+		help:     reportHelp,
+		examples: reportExamples,
+		run:      runReport,
 	})
 }
 
-const reportUsage = `usage: eximship report [flags] [FILE...]
-
-Answers the postmaster's questions about rejected relay attempts, exactly:
+const reportHelp = `Answers the postmaster's questions about rejected relay attempts, exactly:
 how many, from how many IPs (and how many seen once), the top recipient and
 sender domains, the IP with the most different MAIL FROMs, null and forged
 local senders, SMTP sessions and RCPTs per session, each source's
@@ -48,15 +49,15 @@ Each rejection counts once: in the main log, or in the reject log when the
 input has no main-log entry in the window. docs/REPORT.md defines every
 figure, the classification and the campaign rules.
 
-Examples:
-  eximship report /var/log/exim4/mainlog /var/log/exim4/mainlog.*.gz
-  eximship report --local-domain example.org --format json mainlog
+Exit status: 0 on success, 1 when an input cannot be read or Elasticsearch
+fails, 2 for bad flags, 3 for a missing or invalid configuration file.`
+
+const reportExamples = `  eximship report /var/log/exim4/mainlog /var/log/exim4/mainlog.*.gz
+  eximship report --local-domain example.org --format json mainlog rejectlog
   eximship report --config /etc/eximship/eximship.yml --since 7d
   eximship report --since 2026-11-01 --until 2026-12-01 --format html -o report.html
-  eximship report --write-sources --since 30d      # rewrite eximship-sources-<namespace>
-
-Flags:
-`
+  eximship report --since now-30d --write-sources    # recompute eximship-sources-<namespace>
+  eximship report --since 90d --stats --format json | jq .campaigns`
 
 type reportOptions struct {
 	config       string
@@ -76,12 +77,7 @@ type reportOptions struct {
 
 func runReport(ctx context.Context, e *env, args []string) error {
 	var o reportOptions
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), reportUsage)
-		fs.PrintDefaults()
-	}
+	fs := e.flags("report")
 	fs.StringVar(&o.config, "config", "eximship.yml", "configuration `file` of eximship run (Elasticsearch, exim.namespace, exim.local_domains, exim.timezone); with FILEs read only when given")
 	fs.StringVar(&o.namespace, "namespace", "", "data stream `namespace` to report on (default: exim.namespace of the configuration, else \"default\")")
 	fs.StringVar(&o.since, "since", "", "start of the window, inclusive: now-90d, 90d, 12h, 2026-11-01, \"2026-11-01 08:00\", RFC 3339 (default: 90d from Elasticsearch, everything from files)")
@@ -95,11 +91,8 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.writeSources, "write-sources", false, "Elasticsearch only: recompute the per-source entity index eximship-sources-<namespace> for every window overlapping --since/--until (replacing its documents), then report")
 	fs.DurationVar(&o.window, "window", 24*time.Hour, "with --write-sources: length of a window (aligned on the Unix epoch, UTC)")
 	fs.BoolVar(&o.stats, "stats", false, "print what Elasticsearch did (requests, buckets, its took) to standard error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: errors.New("invalid flags")}
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "config" {
@@ -111,27 +104,27 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	switch o.format {
 	case "table", "json", "html":
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table, json or html", o.format)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--format %q: want table, json or html", o.format)}
 	}
 	if o.top < 1 {
-		return &exitError{code: 2, err: fmt.Errorf("--top %d: want at least 1", o.top)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--top %d: want at least 1", o.top)}
 	}
 	if o.writeSources && !fromES {
-		return &exitError{code: 2, err: errors.New("--write-sources recomputes the entity index from the indexed events: give no FILEs")}
+		return &exitError{code: exitUsage, err: errors.New("--write-sources recomputes the entity index from the indexed events: give no FILEs")}
 	}
 	if o.writeSources && o.window < time.Minute {
-		return &exitError{code: 2, err: fmt.Errorf("--window %s: want at least 1m", o.window)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--window %s: want at least 1m", o.window)}
 	}
 
 	var cfg *fileConfig
 	if fromES || o.configSet {
 		c, err := loadConfig(o.config)
 		if err != nil {
-			return &exitError{code: 3, err: err}
+			return &exitError{code: exitConfig, err: err}
 		}
 		if fromES {
 			if err := c.require("report", "elasticsearch"); err != nil {
-				return &exitError{code: 3, err: err}
+				return &exitError{code: exitConfig, err: err}
 			}
 		}
 		cfg = c
@@ -142,11 +135,11 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if o.timezone != "" {
 		l, err := time.LoadLocation(o.timezone)
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--timezone: %w", err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("--timezone: %w", err)}
 		}
 		loc = l
 	} else if l, err := cfg.Exim.location(); err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{code: exitUsage, err: err}
 	} else {
 		loc = l
 	}
@@ -162,17 +155,17 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	var err error
 	if o.since != "" {
 		if since, err = analysis.ParseTime(o.since, now, loc); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 		}
 	}
 	if o.until != "" {
 		if until, err = analysis.ParseTime(o.until, now, loc); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--until: %w", err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("--until: %w", err)}
 		}
 	}
 	acfg := analysis.Config{LocalDomains: local, Top: o.top, Location: loc, Since: since, Until: until}
 	if err := acfg.Validate(); err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{code: exitUsage, err: err}
 	}
 
 	var facts analysis.Facts
@@ -234,7 +227,7 @@ func collectFiles(ctx context.Context, e *env, files []string, o reportOptions, 
 	col := analysis.NewCollector(analysis.CollectorConfig{LocalDomains: local, Since: since, Until: until})
 	pcfg := process.Config{Location: loc, Enrich: enrich.Config{LocalDomains: local}}
 	if err := pcfg.Validate(); err != nil {
-		return analysis.Facts{}, &exitError{code: 2, err: err}
+		return analysis.Facts{}, &exitError{code: exitUsage, err: err}
 	}
 	sink := &docSink{col: col}
 	popts := parseOptions{workers: max(1, o.workers)}
