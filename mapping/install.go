@@ -114,9 +114,10 @@ func Detect(ctx context.Context, es Performer) (Features, error) {
 
 // Options control Install.
 type Options struct {
-	// Overwrite replaces templates that exist with the same or a newer
-	// version (eximship setup). Without it, only missing templates and
-	// templates with an older version are written (eximship run at start).
+	// Overwrite replaces templates that exist with the same or an older
+	// version (eximship setup); a newer version, written by a newer
+	// eximship, is kept. Without it, only missing templates and templates
+	// with an older version are written (eximship run at start).
 	// ILM policies are never overwritten: users tune them.
 	Overwrite bool
 	// ILMPolicy is the lifecycle policy the data streams use when the
@@ -194,11 +195,10 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 	return res, nil
 }
 
-// needsWrite reports whether t is missing or older than ours.
+// needsWrite reports whether t is missing or older than ours (with
+// overwrite: missing, older or the same version; a newer one, written by a
+// newer eximship, is never downgraded).
 func needsWrite(ctx context.Context, es Performer, t Template, overwrite bool) (bool, error) {
-	if overwrite {
-		return true, nil
-	}
 	status, body, err := do(ctx, es, http.MethodGet, t.Path(), nil)
 	if err != nil {
 		return false, fmt.Errorf("mapping: reading %s %s: %w", t.Kind, t.Name, err)
@@ -216,6 +216,9 @@ func needsWrite(ctx context.Context, es Performer, t Template, overwrite bool) (
 	v, err := installedVersion(t.Kind, t.Name, body)
 	if err != nil {
 		return false, err
+	}
+	if overwrite {
+		return v <= t.Version(), nil
 	}
 	return v < t.Version(), nil
 }

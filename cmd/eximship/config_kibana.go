@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/eximship/eximship/cmd/eximship/internal/yamlconf"
+	"github.com/eximship/eximship/shipper/kibana"
 )
 
 // kibanaSection locates Kibana (for check, and for setup/export).
@@ -30,5 +31,14 @@ func (k *kibanaSection) Check(c *yamlconf.Check) {
 	}
 	if k.APIKey != "" && k.APIKeyFile != "" {
 		c.Problem("api_key", "give the API key one way only: api_key or api_key_file")
+	}
+}
+
+// kibanaConfig builds the kibana.Config (without a Logger).
+func (c *fileConfig) kibanaConfig() kibana.Config {
+	k := c.Kibana
+	return kibana.Config{
+		URL: k.URL, Space: k.Space, Username: k.Username, Password: k.Password.Reveal(), PasswordFile: k.PasswordFile,
+		APIKey: k.APIKey.Reveal(), APIKeyFile: k.APIKeyFile, CAFile: k.CAFile,
 	}
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/eximship/eximship/dashboards"
+	"github.com/eximship/eximship/mapping"
+	"github.com/eximship/eximship/shipper/elastic"
+	"github.com/eximship/eximship/shipper/kibana"
+)
+
+func init() {
+	register(command{
+		name:    "setup",
+		summary: "install index templates (and ILM policy), Kibana dashboards and detection rules",
+		run:     runSetup,
+	})
+}
+
+const setupUsage = `usage: eximship setup --config FILE [--index-management] [--dashboards] [--rules]
+
+Installs what eximship's users need around the documents, like
+"filebeat setup". Without a part flag it does all three parts; with flags,
+only those.
+
+  --index-management  Elasticsearch: the component and index templates of
+                      logs-exim.*-* and eximship-deadletter-*, replacing
+                      eximship's older or equal versions (so a changed
+                      template is installed), and the lifecycle policy
+                      eximship-logs when the cluster has ILM (detected from
+                      the nodes' modules; a policy that exists is kept: you
+                      may have tuned it). Needs the elasticsearch section
+                      and the manage_index_templates (and manage_ilm)
+                      cluster privileges.
+  --dashboards        Kibana: the data views, saved searches and the four
+                      dashboards (Overview, Relay attempts, Mail flow,
+                      Security), imported with overwrite into kibana.space.
+  --rules             Kibana: the Elastic Security detection rules, imported
+                      disabled with overwrite (enable them in Security >
+                      Rules). Rules imported with an API key run as that
+                      key's owner; they stop if the key is deleted.
+
+Kibana 8.9 or later (8.x, 9.x) is needed; the version is read from
+/api/status first, and a Kibana that is still starting (503) is waited for.
+Every object is imported with its fixed id and overwrite=true, so running
+setup again is safe. Each object Kibana refuses is listed with the reason.
+"eximship export" prints the same objects without installing them.
+
+Examples:
+  eximship setup --config /etc/eximship/eximship.yml
+  eximship setup --config eximship.yml --index-management
+  eximship setup --config eximship.yml --dashboards --rules
+
+Flags:
+`
+
+func runSetup(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), setupUsage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "eximship.yml", "configuration `file`")
+	im := fs.Bool("index-management", false, "install the index templates and, with ILM, the lifecycle policy")
+	dash := fs.Bool("dashboards", false, "import the Kibana data views, searches and dashboards")
+	rules := fs.Bool("rules", false, "import the detection rules into Elastic Security")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: 2, err: errors.New("invalid flags")}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if !*im && !*dash && !*rules {
+		*im, *dash, *rules = true, true, true
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	var need []string
+	if *im {
+		need = append(need, "elasticsearch")
+	}
+	if *dash || *rules {
+		need = append(need, "kibana")
+	}
+	if err := cfg.require("setup", need...); err != nil {
+		if *dash || *rules {
+			return fmt.Errorf("%w\n(eximship setup --index-management needs only the elasticsearch section)", err)
+		}
+		return err
+	}
+	if *im {
+		ec := cfg.elasticConfig()
+		ec.Logger = e.log.With("component", "elasticsearch")
+		sink, err := elastic.New(ec)
+		if err != nil {
+			return fmt.Errorf("elasticsearch: %w", err)
+		}
+		if err := setupIndexManagement(ctx, e.stdout, sink.Client()); err != nil {
+			return err
+		}
+	}
+	if *dash || *rules {
+		kc := cfg.kibanaConfig()
+		kc.Logger = e.log.With("component", "kibana")
+		if err := setupKibana(ctx, e.stdout, kc, *dash, *rules); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupIndexManagement installs the templates (overwriting eximship's own)
+// and reports what it found and did.
+func setupIndexManagement(ctx context.Context, w io.Writer, es mapping.Performer) error {
+	f, err := mapping.Detect(ctx, es)
+	if err != nil {
+		return fmt.Errorf("index management: %w", err)
+	}
+	res, err := mapping.Install(ctx, es, mapping.Options{Overwrite: true, Features: &f})
+	if err != nil {
+		return fmt.Errorf("index management: %w", err)
+	}
+	fmt.Fprintf(w, "index management: Elasticsearch %s\n", f.Version)
+	if res.ILMPolicy != "" {
+		fmt.Fprintf(w, "  ILM: available; data streams use lifecycle policy %s\n", res.ILMPolicy)
+	} else {
+		fmt.Fprintln(w, "  ILM: not available on this cluster (no x-pack-ilm module): lifecycle policy skipped; delete old backing indices yourself or add a lifecycle later")
+	}
+	for _, x := range res.Installed {
+		fmt.Fprintf(w, "  installed %s\n", x)
+	}
+	for _, x := range res.Skipped {
+		fmt.Fprintf(w, "  kept      %s (exists: lifecycle policies, and templates of a newer eximship, are not overwritten)\n", x)
+	}
+	return nil
+}
+
+// setupKibana imports the dashboards and/or the rules.
+func setupKibana(ctx context.Context, w io.Writer, kc kibana.Config, dash, rules bool) error {
+	c, err := kibana.New(kc)
+	if err != nil {
+		return err
+	}
+	var b kibana.Bundle
+	if dash {
+		if b.SavedObjects, err = dashboards.SavedObjectsNDJSON(); err != nil {
+			return err
+		}
+	}
+	if rules {
+		if b.Rules, err = dashboards.RulesNDJSON(); err != nil {
+			return err
+		}
+	}
+	rep, err := c.Setup(ctx, dashboards.MinKibanaVersion, b)
+	if rep.Status.Version != "" {
+		space := kc.Space
+		if space == "" {
+			space = "default"
+		}
+		fmt.Fprintf(w, "kibana: Kibana %s, space %s\n", rep.Status.Version, space)
+	}
+	report := func(what string, r *kibana.ImportResult) {
+		if r == nil {
+			return
+		}
+		fmt.Fprintf(w, "  %s: %d imported\n", what, r.SuccessCount)
+		for _, x := range r.Imported {
+			fmt.Fprintf(w, "    %s\n", x)
+		}
+		for _, x := range r.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", x)
+		}
+	}
+	report("saved objects", rep.SavedObjects)
+	report("detection rules", rep.Rules)
+	if err != nil {
+		return err
+	}
+	if rep.Rules != nil {
+		who := "the user " + kc.Username
+		if kc.APIKey != "" || kc.APIKeyFile != "" {
+			who = "the API key's owner (the rules stop if the key is deleted)"
+		}
+		fmt.Fprintf(w, "  the rules are disabled: enable them in Security > Rules; they will run as %s\n", strings.TrimSpace(who))
+	}
+	if rep.SavedObjects != nil {
+		fmt.Fprintf(w, "  open Dashboards > \"[eximship] Overview\"\n")
+	}
+	return nil
+}
