@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/eximship/eximship/dashboards"
@@ -14,15 +13,10 @@ import (
 
 func init() {
 	register(command{
-		name:    "export",
-		summary: "print what setup installs: template, ilm, dashboards or rules",
-		run:     runExport,
-	})
-}
-
-const exportUsage = `usage: eximship export [flags] template|ilm|dashboards|rules
-
-Prints to standard output exactly what "eximship setup" installs, to keep in
+		name:     "export",
+		summary:  "print what setup installs: template, ilm, dashboards or rules",
+		synopsis: "[flags] template|ilm|dashboards|rules",
+		help: `Prints to standard output exactly what "eximship setup" installs, to keep in
 version control, review, or install by hand:
 
   template    the component and index templates, as Kibana Dev Tools
@@ -35,33 +29,24 @@ version control, review, or install by hand:
   rules       the detection rules as the NDJSON file Security > Rules >
               Import rules takes
 
-Examples:
-  eximship export dashboards > eximship-dashboards.ndjson
+Exit status: 0, or 2 for a bad argument.`,
+		examples: `  eximship export dashboards > eximship-dashboards.ndjson
   eximship export rules > eximship-rules.ndjson
   eximship export template            # as setup installs it without ILM
   eximship export --ilm template      # ... and on a cluster with ILM
-  eximship export ilm
-
-Flags:
-`
+  eximship export ilm`,
+		run: runExport,
+	})
+}
 
 func runExport(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), exportUsage)
-		fs.PrintDefaults()
-	}
+	fs := e.flags("export")
 	ilm := fs.Bool("ilm", false, "template: the variant for a cluster with ILM (the settings reference the eximship-logs policy)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: errors.New("invalid flags")}
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: 2, err: errors.New("say what to export: template, ilm, dashboards or rules")}
+		return &exitError{code: exitUsage, err: errors.New("say what to export: template, ilm, dashboards or rules (see 'eximship export -h')")}
 	}
 	var out []byte
 	var err error
@@ -79,7 +64,7 @@ func runExport(_ context.Context, e *env, args []string) error {
 	case "rules":
 		out, err = dashboards.RulesNDJSON()
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("unknown export %q: template, ilm, dashboards or rules", what)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("unknown export %q: template, ilm, dashboards or rules", what)}
 	}
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,15 +15,10 @@ import (
 
 func init() {
 	register(command{
-		name:    "setup",
-		summary: "install index templates (and ILM policy), Kibana dashboards and detection rules",
-		run:     runSetup,
-	})
-}
-
-const setupUsage = `usage: eximship setup --config FILE [--index-management] [--dashboards] [--rules]
-
-Installs what eximship's users need around the documents, like
+		name:     "setup",
+		summary:  "install index templates (and ILM policy), Kibana dashboards and detection rules",
+		synopsis: "--config FILE [--index-management] [--dashboards] [--rules]",
+		help: `Installs what eximship's users need around the documents, like
 "filebeat setup". Without a part flag it does all three parts; with flags,
 only those.
 
@@ -51,38 +45,34 @@ Every object is imported with its fixed id and overwrite=true, so running
 setup again is safe. Each object Kibana refuses is listed with the reason.
 "eximship export" prints the same objects without installing them.
 
-Examples:
-  eximship setup --config /etc/eximship/eximship.yml
+Exit status: 0 when everything was installed, 1 when something failed
+(each object Kibana refused is listed), 2 for bad flags, 3 for an invalid
+or missing configuration file (or a missing section), 4 when Elasticsearch
+or Kibana cannot be reached, 5 when they refuse the credentials or the
+privileges.`,
+		examples: `  eximship setup --config /etc/eximship/eximship.yml
   eximship setup --config eximship.yml --index-management
-  eximship setup --config eximship.yml --dashboards --rules
-
-Flags:
-`
+  eximship setup --config eximship.yml --dashboards --rules`,
+		run: runSetup,
+	})
+}
 
 func runSetup(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), setupUsage)
-		fs.PrintDefaults()
-	}
-	configPath := fs.String("config", "eximship.yml", "configuration `file`")
+	fs := e.flags("setup")
+	configPath := fs.String("config", "eximship.yml", "configuration `file` (docs/CONFIG.md)")
 	im := fs.Bool("index-management", false, "install the index templates and, with ILM, the lifecycle policy")
 	dash := fs.Bool("dashboards", false, "import the Kibana data views, searches and dashboards")
 	rules := fs.Bool("rules", false, "import the detection rules into Elastic Security")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: errors.New("invalid flags")}
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return &exitError{code: exitUsage, err: fmt.Errorf("unexpected arguments %q (see 'eximship setup -h')", fs.Args())}
 	}
 	if !*im && !*dash && !*rules {
 		*im, *dash, *rules = true, true, true
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadConfigEnv(*configPath, e.getenv)
 	if err != nil {
 		return err
 	}
@@ -95,9 +85,12 @@ func runSetup(ctx context.Context, e *env, args []string) error {
 	}
 	if err := cfg.require("setup", need...); err != nil {
 		if *dash || *rules {
-			return fmt.Errorf("%w\n(eximship setup --index-management needs only the elasticsearch section)", err)
+			return &exitError{code: exitConfig, err: fmt.Errorf("%w\n(eximship setup --index-management needs only the elasticsearch section)", err)}
 		}
 		return err
+	}
+	for _, w := range cfg.warnings {
+		e.log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
 	}
 	if *im {
 		ec := cfg.elasticConfig()
@@ -114,7 +107,7 @@ func runSetup(ctx context.Context, e *env, args []string) error {
 		kc := cfg.kibanaConfig()
 		kc.Logger = e.log.With("component", "kibana")
 		if err := setupKibana(ctx, e.stdout, kc, *dash, *rules); err != nil {
-			return err
+			return &exitError{code: kibanaExit(err), err: err}
 		}
 	}
 	return nil
@@ -199,4 +192,17 @@ func setupKibana(ctx context.Context, w io.Writer, kc kibana.Config, dash, rules
 		fmt.Fprintf(w, "  open Dashboards > \"[eximship] Overview\"\n")
 	}
 	return nil
+}
+
+// kibanaExit is the exit status of a Kibana failure: 4 unreachable, 5
+// refused (credentials, privileges), else 1.
+func kibanaExit(err error) int {
+	var he *kibana.HTTPError
+	switch {
+	case kibana.Unreachable(err):
+		return exitUnreachable
+	case errors.As(err, &he) && (he.StatusCode == 401 || he.StatusCode == 403):
+		return exitRefused
+	}
+	return exitFailure
 }

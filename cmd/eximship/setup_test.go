@@ -48,7 +48,7 @@ func TestSetupKibanaRecorded(t *testing.T) {
 			[]string{"saved objects: 1 imported"},
 			[]string{"2 failed", `dashboard eximship-relay-attempts ("[eximship] Relay attempts"): missing_references: missing index-pattern/eximship-logs-exim`,
 				"search eximship-search-relay-attempts"}},
-		{"8.18.1-unauthorized", "username: elastic\n  password: wrong", 1, nil, []string{"401", "authentication failed"}},
+		{"8.18.1-unauthorized", "username: elastic\n  password: wrong", 5, nil, []string{"401", "authentication failed"}},
 		{"8.8.2-too-old", "username: elastic\n  password: changeme", 1, nil, []string{"Kibana 8.8.2 is too old", "8.9.0 or later"}},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
@@ -85,12 +85,12 @@ func TestSetupKibanaRecorded(t *testing.T) {
 func TestSetupNeedsSections(t *testing.T) {
 	cfg := writeConfig(t, "elasticsearch:\n  addresses: [http://127.0.0.1:1]\n")
 	code, _, errs := runCmd(t, nil, "setup", "--config", cfg, "--dashboards")
-	if code != 1 || !strings.Contains(errs, "needs a kibana section") || !strings.Contains(errs, "--index-management needs only") {
+	if code != 3 || !strings.Contains(errs, "needs a kibana section") || !strings.Contains(errs, "--index-management needs only") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
 	cfg = writeConfig(t, "kibana:\n  url: http://127.0.0.1:1\n")
 	code, _, errs = runCmd(t, nil, "setup", "--config", cfg, "--index-management")
-	if code != 1 || !strings.Contains(errs, "needs a elasticsearch section") && !strings.Contains(errs, "needs an elasticsearch section") {
+	if code != 3 || !strings.Contains(errs, "needs a elasticsearch section") && !strings.Contains(errs, "needs an elasticsearch section") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
 }
@@ -239,9 +239,9 @@ func TestExport(t *testing.T) {
 
 func TestSetupExportHelp(t *testing.T) {
 	for _, c := range []string{"setup", "export"} {
-		code, _, errs := runCmd(t, nil, c, "-h")
-		if code != 0 || !strings.Contains(errs, "Examples:") || !strings.Contains(errs, "eximship "+c+" ") {
-			t.Errorf("%s -h: exit %d\n%s", c, code, errs)
+		code, out, _ := runCmd(t, nil, c, "-h")
+		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "eximship "+c+" ") {
+			t.Errorf("%s -h: exit %d\n%s", c, code, out)
 		}
 	}
 }

@@ -602,6 +602,13 @@ func (c *Client) importFile(ctx context.Context, p string, ndjson []byte) ([]byt
 
 type transportError struct{ err error }
 
+// Unreachable reports whether err is a failure to reach Kibana at all
+// (connection refused, DNS, TLS, timeout) rather than an answer.
+func Unreachable(err error) bool {
+	var te *transportError
+	return errors.As(err, &te)
+}
+
 func (e *transportError) Error() string { return e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
 

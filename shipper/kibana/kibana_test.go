@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +192,24 @@ func TestStartupTimeout(t *testing.T) {
 	}
 	if _, err := c2.Setup(context.Background(), "8.9.0", bundle(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnreachable: a Kibana that does not answer at all gives up after
+// StartupTimeout with an error Unreachable recognises (setup exits 4).
+func TestUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	c, err := New(Config{URL: url, RetryBackoff: time.Millisecond, StartupTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Status(context.Background())
+	if err == nil || !Unreachable(err) || !strings.Contains(err.Error(), "not ready after") {
+		t.Fatalf("err %v (unreachable %v)", err, Unreachable(err))
+	}
+	if Unreachable(&HTTPError{StatusCode: 401}) {
+		t.Error("an answer counted as unreachable")
 	}
 }
