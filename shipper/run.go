@@ -35,6 +35,13 @@ type Config struct {
 	// OnProgress, if set, is called with a snapshot every ProgressInterval
 	// and once at the end.
 	OnProgress func(Stats)
+	// Observer receives the pipeline's events (metrics). Default:
+	// NopObserver.
+	Observer Observer
+	// AlarmInterval is how often, at most, the error log line about
+	// refused writes (write blocks, missing privileges, credentials) is
+	// repeated per cause while they last. Default: 1m.
+	AlarmInterval time.Duration
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +64,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = 10 * time.Second
+	}
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
+	}
+	if c.AlarmInterval == 0 {
+		c.AlarmInterval = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -108,6 +121,10 @@ type Pipeline struct {
 
 	messages, bytes, docs, indexed, retried, deadLettered, acked, nacked atomic.Int64
 	inflight                                                             atomic.Int64
+	draining                                                             atomic.Bool
+
+	alarmMu   sync.Mutex
+	lastAlarm map[string]time.Time // refusal cause -> last error log
 }
 
 // New returns a pipeline. newProc is called once per worker (processors
@@ -121,8 +138,12 @@ func New(cfg Config, src Source, newProc func() (Processor, error), sink Sink, d
 	if src == nil || newProc == nil || sink == nil || dead == nil {
 		return nil, errors.New("pipeline needs a source, a processor, a sink and a dead-letter sink")
 	}
-	return &Pipeline{cfg: cfg, src: src, newProc: newProc, sink: sink, dead: dead}, nil
+	return &Pipeline{cfg: cfg, src: src, newProc: newProc, sink: sink, dead: dead, lastAlarm: map[string]time.Time{}}, nil
 }
+
+// Draining reports whether Run is shutting down (its context ended): no
+// more input is read, in-flight batches are being finished.
+func (p *Pipeline) Draining() bool { return p.draining.Load() }
 
 // Stats returns a snapshot of the counters.
 func (p *Pipeline) Stats() Stats {
@@ -163,6 +184,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// close) must fit in ShutdownTimeout from then.
 	var stopAt atomic.Int64
 	stopDrain := context.AfterFunc(ctx, func() {
+		p.draining.Store(true)
 		stopAt.Store(time.Now().UnixNano())
 		t := time.AfterFunc(p.cfg.ShutdownTimeout, cancelWrite)
 		context.AfterFunc(writeCtx, func() { t.Stop() })
@@ -282,6 +304,7 @@ func (p *Pipeline) readLoop(ctx, workersCtx context.Context, jobs chan<- job, ro
 		}
 		p.messages.Add(int64(len(msgs)))
 		p.bytes.Add(n)
+		p.cfg.Observer.Consumed(len(msgs), n)
 		p.inflight.Add(n)
 		select {
 		case jobs <- job{msgs: msgs, ack: ack, bytes: n}:
@@ -306,6 +329,7 @@ func (p *Pipeline) handle(ctx context.Context, pr Processor, j job, docs []Doc) 
 		}
 	}
 	p.docs.Add(int64(len(docs)))
+	p.cfg.Observer.Processed(docs)
 	if err := p.write(ctx, docs); err != nil {
 		p.nack(j.ack, err)
 		return docs, nil // shutdown deadline: not fatal, the batch is re-delivered later
@@ -328,9 +352,16 @@ func (p *Pipeline) nack(ack AckFunc, cause error) {
 // with exponential backoff and jitter. It fails only when ctx is done.
 func (p *Pipeline) write(ctx context.Context, docs []Doc) error {
 	pending := docs
+	// causes counts the documents of pending by the cause of their last
+	// failure, reported to the observer when they are written again.
+	causes := map[string]int{}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
 			p.retried.Add(int64(len(pending)))
+			for c, n := range causes {
+				p.cfg.Observer.Retried(n, c)
+			}
+			clear(causes)
 			if err := sleep(ctx, p.backoff(attempt)); err != nil {
 				return fmt.Errorf("write abandoned with %d documents pending: %w", len(pending), err)
 			}
@@ -338,6 +369,7 @@ func (p *Pipeline) write(ctx context.Context, docs []Doc) error {
 		err := p.sink.WriteBatch(ctx, pending)
 		if err == nil {
 			p.indexed.Add(int64(len(pending)))
+			p.cfg.Observer.Indexed(len(pending))
 			return nil
 		}
 		var be *BatchError
@@ -345,42 +377,92 @@ func (p *Pipeline) write(ctx context.Context, docs []Doc) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("write abandoned with %d documents pending: %w", len(pending), ctx.Err())
 			}
-			p.cfg.Logger.Warn("bulk write failed, retrying", "docs", len(pending), "attempt", attempt+1, "error", err)
+			cause := CauseUnavailable
+			var rc RetryCauser
+			if errors.As(err, &rc) {
+				cause = rc.RetryCause()
+			}
+			causes[cause] += len(pending)
+			p.cfg.Logger.Warn("bulk write failed, retrying", "docs", len(pending), "attempt", attempt+1, "cause", cause, "error", err)
+			p.alarm(cause, len(pending), err.Error())
 			continue
 		}
 		var retry []Doc
 		var dead []DeadLetter
-		for _, it := range be.Items {
+		var first *ItemError
+		for i := range be.Items {
+			it := &be.Items[i]
 			if it.Index < 0 || it.Index >= len(pending) {
 				return fmt.Errorf("sink reported item %d of a batch of %d", it.Index, len(pending))
 			}
 			if it.Retry {
 				retry = append(retry, pending[it.Index])
+				cause := it.Cause
+				if cause == "" {
+					cause = CauseOther
+				}
+				causes[cause]++
+				if first == nil {
+					first = it
+				}
 			} else {
 				dead = append(dead, DeadLetter{Doc: pending[it.Index], Status: it.Status, Reason: it.Reason})
 			}
 		}
-		p.indexed.Add(int64(len(pending) - len(be.Items)))
+		ok := len(pending) - len(be.Items)
+		p.indexed.Add(int64(ok))
+		p.cfg.Observer.Indexed(ok)
 		if len(dead) > 0 {
 			if err := p.deadLetter(ctx, dead); err != nil {
 				return err
 			}
 		}
 		if len(retry) > 0 {
-			p.cfg.Logger.Warn("bulk items failed, retrying", "retry", len(retry), "attempt", attempt+1, "first_status", firstRetryStatus(be))
+			p.cfg.Logger.Warn("bulk items failed, retrying", "retry", len(retry), "attempt", attempt+1,
+				"first_status", first.Status, "first_cause", first.Cause, "first_reason", first.Reason)
+			for c, n := range causes {
+				p.alarm(c, n, firstReason(be, c))
+			}
 		}
 		pending = retry
 	}
 	return nil
 }
 
-func firstRetryStatus(be *BatchError) int {
+func firstReason(be *BatchError, cause string) string {
 	for _, it := range be.Items {
-		if it.Retry {
-			return it.Status
+		if it.Retry && it.Cause == cause {
+			return it.Reason
 		}
 	}
-	return 0
+	return ""
+}
+
+// alarm logs an error for writes that Elasticsearch refuses until an
+// operator acts (Refusal causes), at most once per AlarmInterval per cause.
+// The documents are not lost: they are retried until the refusal ends.
+func (p *Pipeline) alarm(cause string, docs int, reason string) {
+	if !Refusal(cause) {
+		return
+	}
+	now := time.Now()
+	p.alarmMu.Lock()
+	last, seen := p.lastAlarm[cause]
+	due := !seen || now.Sub(last) >= p.cfg.AlarmInterval
+	if due {
+		p.lastAlarm[cause] = now
+	}
+	p.alarmMu.Unlock()
+	if !due {
+		return
+	}
+	what := map[string]string{
+		CauseBlocked:      "a write block on the index (lift it: PUT <index>/_settings {\"index.blocks.write\": null}; or free disk space for a read-only-allow-delete block)",
+		CauseForbidden:    "a missing privilege (grant the role of docs/SECURITY.md to eximship's user)",
+		CauseUnauthorized: "refused credentials (check elasticsearch.username/password or api_key)",
+	}[cause]
+	p.cfg.Logger.Error("Elasticsearch refuses writes: documents are kept and retried until an operator fixes the cause",
+		"cause", cause, "fix", what, "docs", docs, "reason", reason)
 }
 
 func (p *Pipeline) deadLetter(ctx context.Context, dls []DeadLetter) error {
@@ -393,6 +475,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, dls []DeadLetter) error {
 		err := p.dead.WriteDeadLetters(ctx, dls)
 		if err == nil {
 			p.deadLettered.Add(int64(len(dls)))
+			p.cfg.Observer.DeadLettered(dls)
 			for _, d := range dls {
 				p.cfg.Logger.Warn("document dead-lettered", "id", d.Doc.ID, "status", d.Status, "reason", d.Reason)
 			}

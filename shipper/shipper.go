@@ -65,6 +65,10 @@ type Doc struct {
 	Entry int
 	// Original is the raw input of the entry, kept for dead letters.
 	Original []byte
+	// Action is the document's event.action ("unknown" when the parser
+	// recognized nothing), for the entries-by-action metric. It is a
+	// constant of the parser's table: keeping it costs nothing.
+	Action string
 }
 
 // DocID derives a document id from an input position. It is stable across
@@ -102,8 +106,37 @@ type ItemError struct {
 	// Reason is the error text reported for the item.
 	Reason string
 	// Retry is true when writing the item again may succeed (429, 5xx,
-	// timeouts); false means it must go to the dead letter.
+	// timeouts, and refusals an operator must lift: write blocks, missing
+	// privileges); false means it must go to the dead letter.
 	Retry bool
+	// Cause classifies a retryable failure for metrics and alarms: one of
+	// the Cause* constants. Empty is CauseOther.
+	Cause string
+}
+
+// Causes of retried writes (ItemError.Cause, RetryCauser). Blocked,
+// Forbidden and Unauthorized are refusals that do not pass by themselves:
+// the pipeline keeps retrying (nothing is dead-lettered for them) and
+// raises an alarm (an error log and the retries metric).
+const (
+	CauseRejected     = "rejected"     // 429: queue full, circuit breaker
+	CauseServerError  = "server_error" // 5xx
+	CauseBlocked      = "blocked"      // 403 cluster_block_exception (write block, read-only index)
+	CauseForbidden    = "forbidden"    // 403 for want of a privilege
+	CauseUnauthorized = "unauthorized" // 401: credentials refused
+	CauseUnavailable  = "unavailable"  // no answer: connection refused, timeout, TLS
+	CauseOther        = "other"
+)
+
+// Refusal reports whether a retry cause needs an operator (an alarm).
+func Refusal(cause string) bool {
+	return cause == CauseBlocked || cause == CauseForbidden || cause == CauseUnauthorized
+}
+
+// RetryCauser is implemented by whole-request write errors that know their
+// cause (one of the Cause* constants).
+type RetryCauser interface {
+	RetryCause() string
 }
 
 // BatchError reports the documents of a batch that were not written. The
@@ -134,6 +167,32 @@ type Sink interface {
 	WriteBatch(ctx context.Context, docs []Doc) error
 	Close(ctx context.Context) error
 }
+
+// Observer receives the pipeline's events, for metrics. Its methods are
+// called concurrently by the workers and must be cheap; NopObserver is the
+// default.
+type Observer interface {
+	// Consumed reports messages handed to the pipeline by the source.
+	Consumed(messages int, bytes int64)
+	// Processed reports the documents the processor made of one batch (one
+	// per log entry; Doc.Action tells the kind).
+	Processed(docs []Doc)
+	// Indexed reports documents Elasticsearch acknowledged (409 included).
+	Indexed(n int)
+	// Retried reports documents written again, by cause.
+	Retried(n int, cause string)
+	// DeadLettered reports dead letters stored for good.
+	DeadLettered(dls []DeadLetter)
+}
+
+// NopObserver observes nothing.
+type NopObserver struct{}
+
+func (NopObserver) Consumed(int, int64)       {}
+func (NopObserver) Processed([]Doc)           {}
+func (NopObserver) Indexed(int)               {}
+func (NopObserver) Retried(int, string)       {}
+func (NopObserver) DeadLettered([]DeadLetter) {}
 
 // DeadLetter is a document that can never be indexed, with the reason.
 type DeadLetter struct {

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/eximship/eximship/shipper"
 )
 
 // bulkPath is the bulk endpoint with the response trimmed to what the
@@ -188,10 +191,34 @@ func statusOK(status int) bool {
 }
 
 // statusRetry reports whether a failed item may succeed when sent again:
-// 429 (queue full, circuit breaker) and 5xx. Every other status (400
-// mapping and parsing errors, 403, 404 ...) is final: a dead letter.
+// 429 (queue full, circuit breaker), 5xx, and the refusals that are the
+// operator's to fix, not the document's fault: 403 (a write block such as
+// index.blocks.write, cluster_block_exception; or a missing privilege,
+// security_exception) and 401. Every other status (400 mapping and parsing
+// errors, 404 ...) is final: a dead letter.
 func statusRetry(status int) bool {
-	return status == 429 || status >= 500
+	return status == 429 || status >= 500 || status == 403 || status == 401
+}
+
+// retryCause classifies a failed item or request (shipper.Cause*) from its
+// status and its reason ("<es error type>: ..." or a response body).
+func retryCause(status int, reason string) string {
+	switch {
+	case status == 429:
+		return shipper.CauseRejected
+	case status >= 500:
+		return shipper.CauseServerError
+	case status == 401:
+		return shipper.CauseUnauthorized
+	case status == 403:
+		if strings.Contains(reason, "cluster_block_exception") {
+			return shipper.CauseBlocked
+		}
+		return shipper.CauseForbidden
+	case status == 0:
+		return shipper.CauseUnavailable
+	}
+	return shipper.CauseOther
 }
 
 func truncate(s string, n int) string {

@@ -92,6 +92,12 @@ type Config struct {
 	// Default: slog.Default().
 	Logger *slog.Logger
 
+	// OnBulk, when set, is called after each bulk request with its duration
+	// (until the response body is read), the HTTP status (0 when no
+	// response arrived) and the transport error, if any (metrics).
+	// Default: none.
+	OnBulk func(took time.Duration, status int, err error)
+
 	// Transport is the HTTP round tripper, a seam for tests. When set, the
 	// TLS fields are ignored. Default: an http.Transport built from the TLS
 	// fields.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
@@ -161,7 +162,10 @@ func (e *RequestError) Error() string {
 // Temporary reports whether the failure is expected to pass by itself (429,
 // 5xx); other statuses (401, 403, 404 ...) need an operator, but retrying
 // them loses nothing either.
-func (e *RequestError) Temporary() bool { return statusRetry(e.Status) }
+func (e *RequestError) Temporary() bool { return e.Status == 429 || e.Status >= 500 }
+
+// RetryCause implements shipper.RetryCauser.
+func (e *RequestError) RetryCause() string { return retryCause(e.Status, e.Body) }
 
 // WriteBatch indexes docs with op_type create, in bulk requests of at most
 // FlushBytes. It makes one attempt per document; a request answered 413 is
@@ -261,8 +265,19 @@ func (w *writer) run(ctx context.Context) error {
 }
 
 func (w *writer) fail(i, status int, reason string, retry bool) {
+	cause := ""
+	if retry {
+		cause = retryCause(status, reason)
+	}
+	w.failCause(i, status, reason, retry, cause)
+}
+
+func (w *writer) failCause(i, status int, reason string, retry bool, cause string) {
 	w.settled[i] = true
-	w.items = append(w.items, shipper.ItemError{Index: i, Status: status, Reason: reason, Retry: retry})
+	if !retry {
+		cause = ""
+	}
+	w.items = append(w.items, shipper.ItemError{Index: i, Status: status, Reason: reason, Retry: retry, Cause: cause})
 }
 
 // send posts one bulk body holding the documents idx (offs: where each
@@ -304,7 +319,7 @@ func (w *writer) send(ctx context.Context, body []byte, idx, offs []int) {
 	}
 	ok := true
 	err = parseBulk(resp.Bytes(), len(idx), func(j, st int, reason string) {
-		w.fail(idx[j], st, reason, statusRetry(st))
+		w.failCause(idx[j], st, reason, statusRetry(st), retryCause(st, reason))
 	})
 	if err != nil {
 		// The fate of these documents is unknown: retry them (ids make
@@ -336,7 +351,15 @@ func (s *Sink) post(ctx context.Context, body []byte) (status int, resp *bytes.B
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return rb.open(body), nil }
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	t0 := time.Now()
 	res, err := s.client.Perform(req)
+	if s.cfg.OnBulk != nil {
+		st := 0
+		if err == nil {
+			st = res.StatusCode
+		}
+		defer func() { s.cfg.OnBulk(time.Since(t0), st, err) }()
+	}
 	// With compression the transport reads the body completely before
 	// sending and never closes it.
 	done := func() bool { return s.cfg.CompressRequestBody || rb.released() }

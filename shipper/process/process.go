@@ -217,7 +217,7 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 			}
 			p.buf = p.appendErrorDoc(p.buf[:0], m.Value, frame.DatasetUnknown, "", "", p.ref,
 				fmt.Sprintf("internal error processing message: %v", v))
-			p.addDoc(p.buf, m.Value, p.streams[frame.DatasetUnknown])
+			p.addDoc(p.buf, m.Value, p.streams[frame.DatasetUnknown], exim.ActionUnknown)
 			out, err = p.docs, nil
 		}
 	}()
@@ -234,10 +234,10 @@ func (p *Exim) emit(e *frame.Entry) {
 	}
 	var stream string
 	p.buf, stream = p.AppendEntry(p.buf[:0], e, p.ref)
-	p.addDoc(p.buf, e.Original, stream)
+	p.addDoc(p.buf, e.Original, stream, p.rec.Action)
 }
 
-func (p *Exim) addDoc(body, original []byte, stream string) {
+func (p *Exim) addDoc(body, original []byte, stream, action string) {
 	// One allocation per document for Body, Original and ID: the pipeline
 	// keeps them until the batch is written, and nothing writes to them.
 	idLen := len(p.pos.Topic) + 3 + decLen(int64(p.pos.Partition)) + decLen(p.pos.Offset) + decLen(int64(p.n))
@@ -254,6 +254,7 @@ func (p *Exim) addDoc(body, original []byte, stream string) {
 		Pos:      p.pos,
 		Entry:    p.n,
 		Original: mem[nb:no:no],
+		Action:   action,
 	})
 	p.n++
 }

@@ -54,6 +54,9 @@ func doc(t *testing.T, d shipper.Doc) map[string]any {
 	if _, ok := m["@timestamp"].(string); !ok {
 		t.Errorf("no @timestamp in %s", d.Body)
 	}
+	if a, _ := get(m, "event", "action").(string); a == "" || a != d.Action {
+		t.Errorf("Doc.Action %q, event.action %q in %s", d.Action, a, d.Body)
+	}
 	ds := get(m, "data_stream", "dataset")
 	if get(m, "data_stream", "type") != "logs" || get(m, "data_stream", "namespace") == nil || ds == nil {
 		t.Errorf("data_stream incomplete in %s", d.Body)
