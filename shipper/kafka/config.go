@@ -112,6 +112,11 @@ type Config struct {
 	// HeartbeatInterval is the consumer group heartbeat period. Default: 3s.
 	HeartbeatInterval time.Duration
 
+	// LagInterval is the period at which the group's lag is measured
+	// (Source.Lag, PartitionLags): the partitions' high watermarks against
+	// the group's committed offsets. Default: 2s. Negative: never.
+	LagInterval time.Duration
+
 	// TLS configures encryption. Default: plaintext.
 	TLS TLSConfig
 	// SASL configures authentication. Default: none.
@@ -217,6 +222,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RebalanceTimeout == 0 {
 		c.RebalanceTimeout = 30 * time.Second
+	}
+	if c.LagInterval == 0 {
+		c.LagInterval = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -69,6 +69,12 @@ type Source struct {
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
 	closing  atomic.Bool
+
+	// group lag (lag.go), under mu
+	lags    []PartitionLag
+	lagAt   time.Time
+	lagErr  error
+	lagDone chan struct{}
 }
 
 type counters struct {
@@ -143,6 +149,10 @@ func New(cfg Config) (*Source, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopLoop = cancel
 	go s.commitLoop(ctx)
+	if cfg.LagInterval > 0 {
+		s.lagDone = make(chan struct{})
+		go s.lagLoop(ctx)
+	}
 	return s, nil
 }
 
@@ -466,6 +476,9 @@ func (s *Source) Close(ctx context.Context) error {
 
 	s.stopLoop()
 	<-s.loopDone
+	if s.lagDone != nil {
+		<-s.lagDone
+	}
 	var errs []error
 	if err := s.commit(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", err))
@@ -489,28 +502,6 @@ func (s *Source) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Lag returns the number of messages behind the partitions' high watermarks,
-// summed over the partitions fetched from since the last rebalance, or -1
-// before anything was fetched. It implements shipper.Lagger.
-func (s *Source) Lag() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lag, seen := int64(0), false
-	for _, p := range s.tr.parts {
-		if p.gen != s.gen || p.hwm <= 0 {
-			continue
-		}
-		seen = true
-		if d := p.hwm - p.next; d > 0 {
-			lag += d
-		}
-	}
-	if !seen {
-		return -1
-	}
-	return lag
-}
-
 // Stats is a snapshot of a Source's counters since it was created.
 type Stats struct {
 	Fetched      int64 // messages returned by Read
@@ -527,8 +518,9 @@ type Stats struct {
 	CommitsSkipped int64
 	Rebalances     int64 // generations joined (and leader moves), from kafka-go
 	Errors         int64 // fetch and group errors, from kafka-go and Read
-	Lag            int64 // see Lag
-	Partitions     []PartitionStats
+	// Lag is the group's lag (see Lag), -1 when unknown.
+	Lag        int64
+	Partitions []PartitionStats
 }
 
 // PartitionStats is the state of one partition this Source fetched from.
@@ -543,7 +535,8 @@ type PartitionStats struct {
 	// the group started this partition at).
 	Committed     int64
 	HighWaterMark int64
-	// Lag is HighWaterMark - Fetched.
+	// Lag is HighWaterMark - Fetched, as of the last fetch (see Source.Lag
+	// for the group's lag).
 	Lag int64
 	// Current is false when kafka-go rebalanced since the last fetch from
 	// this partition (it may belong to another member now).
@@ -572,7 +565,7 @@ func (s *Source) Stats() Stats {
 		CommitsSkipped: s.st.commitsSkipped,
 		Rebalances:     s.st.rebalances,
 		Errors:         s.st.readerErrs,
-		Lag:            -1,
+		Lag:            s.groupLagLocked(),
 	}
 	for k, p := range s.tr.parts {
 		ps := PartitionStats{
@@ -580,12 +573,6 @@ func (s *Source) Stats() Stats {
 			Fetched: p.next, Acked: p.point, Committed: p.committed,
 			HighWaterMark: p.hwm, Lag: max(0, p.hwm-p.next),
 			Current: p.gen == s.gen, Blocked: p.blocked, Restarts: p.resets,
-		}
-		if ps.Current && p.hwm > 0 {
-			if st.Lag < 0 {
-				st.Lag = 0
-			}
-			st.Lag += ps.Lag
 		}
 		st.Partitions = append(st.Partitions, ps)
 	}
@@ -600,29 +587,3 @@ func (s *Source) Stats() Stats {
 }
 
 var _ shipper.Source = (*Source)(nil)
-
-// CheckTopics asks the brokers for the configured topics and fails naming
-// each one that does not exist or cannot be described: with topic
-// auto-creation off (the usual production setting), a missing topic would
-// otherwise leave the consumer waiting forever with no partition assigned.
-func (s *Source) CheckTopics(ctx context.Context) error {
-	resp, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: s.cfg.Topics})
-	if err != nil {
-		return fmt.Errorf("kafka metadata: %w", err)
-	}
-	found := make(map[string]error, len(resp.Topics))
-	for _, t := range resp.Topics {
-		found[t.Name] = t.Error
-	}
-	var errs []error
-	for _, name := range s.cfg.Topics {
-		terr, ok := found[name]
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("topic %q does not exist", name))
-		case terr != nil:
-			errs = append(errs, fmt.Errorf("topic %q: %w", name, terr))
-		}
-	}
-	return errors.Join(errs...)
-}

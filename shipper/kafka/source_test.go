@@ -258,37 +258,80 @@ func TestSourceBoundsUnackedBytes(t *testing.T) {
 
 func TestSourceStatsAndLag(t *testing.T) {
 	const topic, group, n = "exim", "g1", 100
-	brokers := fakeCluster(t, topic, 1)
+	brokers := fakeCluster(t, topic, 2)
 	produce(t, brokers, topic, n)
 	cfg := fastConfig(t, brokers, topic, group)
 	cfg.BatchSize = 20
+	cfg.LagInterval = 50 * time.Millisecond
 	src := newSource(t, cfg)
 	defer closeSource(t, src)
-	if l := src.Lag(); l != -1 {
-		t.Fatalf("lag before any fetch = %d, want -1", l)
+	// The group's lag: nothing is committed yet, so every message counts
+	// (StartOffset first), whatever this member fetched.
+	waitLag := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for src.Lag() != want {
+			if time.Now().After(deadline) {
+				lags, at, err := src.PartitionLags()
+				t.Fatalf("lag %d, want %d (partitions %+v at %v, error %v)", src.Lag(), want, lags, at, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+	waitLag(n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Two batches: the group join counts as a rebalance, seen by the
 	// second Read, after which the partition is current again.
 	got := 0
+	var acks []shipper.AckFunc
 	for range 2 {
-		msgs, _, err := src.Read(ctx)
+		msgs, ack, err := src.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got += len(msgs)
+		acks = append(acks, ack)
 	}
 	if got >= n {
 		t.Fatalf("two batches of at most %d held everything", cfg.BatchSize)
 	}
+	// Fetched but not acknowledged: still lag.
+	waitLag(n)
 	st := src.Stats()
-	if len(st.Partitions) != 1 {
+	if len(st.Partitions) == 0 {
 		t.Fatalf("partitions %+v", st.Partitions)
 	}
-	p := st.Partitions[0]
-	if p.HighWaterMark != n || p.Fetched != int64(got) || p.Lag != int64(n-got) || src.Lag() != int64(n-got) {
-		t.Fatalf("partition stats %+v, lag %d, fetched %d", p, src.Lag(), got)
+	fetched := int64(0)
+	for _, p := range st.Partitions {
+		fetched += p.Fetched
+		if p.HighWaterMark != n/2 || p.Lag != p.HighWaterMark-p.Fetched {
+			t.Fatalf("partition stats %+v (fetched %d in all)", p, got)
+		}
+	}
+	if fetched != int64(got) {
+		t.Fatalf("partitions fetched %d, read %d", fetched, got)
+	}
+	for _, ack := range acks {
+		if err := ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLag(n - int64(got))
+	lags, _, err := src.PartitionLags()
+	if err != nil || len(lags) != 2 {
+		t.Fatalf("partition lags %+v, %v", lags, err)
+	}
+	for _, l := range lags {
+		if l.HighWaterMark != n/2 || l.Lag != l.HighWaterMark-max(l.Committed, 0) {
+			t.Errorf("partition lag %+v", l)
+		}
+	}
+	if st := src.Stats(); st.Lag != n-int64(got) {
+		t.Errorf("Stats().Lag = %d, want %d", st.Lag, n-got)
 	}
 	var _ shipper.Lagger = src
 }
