@@ -87,7 +87,7 @@ func TestInstallMinimalNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ILMPolicy != "" || len(res.Installed) != 5 || len(res.Skipped) != 0 {
+	if res.ILMPolicy != "" || len(res.Installed) != 7 || len(res.Skipped) != 0 {
 		t.Fatalf("first install %+v", res)
 	}
 	var puts []string
@@ -100,8 +100,10 @@ func TestInstallMinimalNode(t *testing.T) {
 		"PUT /_component_template/eximship-deadletter-mappings",
 		"PUT /_component_template/eximship-logs-exim-mappings",
 		"PUT /_component_template/eximship-logs-exim-settings",
+		"PUT /_component_template/eximship-sources-mappings",
 		"PUT /_index_template/eximship-deadletter",
 		"PUT /_index_template/eximship-logs-exim",
+		"PUT /_index_template/eximship-sources",
 	}
 	if strings.Join(puts, "\n") != strings.Join(want, "\n") {
 		t.Errorf("PUTs:\n%s\nwant:\n%s", strings.Join(puts, "\n"), strings.Join(want, "\n"))
@@ -112,7 +114,7 @@ func TestInstallMinimalNode(t *testing.T) {
 
 	// Second run: everything present with our version.
 	res, err = Install(ctx, es, Options{})
-	if err != nil || len(res.Installed) != 0 || len(res.Skipped) != 5 {
+	if err != nil || len(res.Installed) != 0 || len(res.Skipped) != 7 {
 		t.Fatalf("second install %+v %v", res, err)
 	}
 	if m, err := Missing(ctx, es, res.Features); err != nil || len(m) != 0 {
@@ -132,7 +134,7 @@ func TestInstallMinimalNode(t *testing.T) {
 
 	// Overwrite rewrites everything...
 	res, err = Install(ctx, es, Options{Overwrite: true})
-	if err != nil || len(res.Installed) != 5 {
+	if err != nil || len(res.Installed) != 7 {
 		t.Fatalf("overwrite %+v %v", res, err)
 	}
 	// ... but never downgrades a newer eximship's template.
@@ -150,7 +152,7 @@ func TestInstallWithILM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ILMPolicy != DefaultILMPolicy || len(res.Installed) != 6 || res.Installed[0] != "ilm_policy/eximship-logs" {
+	if res.ILMPolicy != DefaultILMPolicy || len(res.Installed) != 8 || res.Installed[0] != "ilm_policy/eximship-logs" {
 		t.Fatalf("install %+v", res)
 	}
 	if !strings.Contains(es.stored["/_component_template/eximship-logs-exim-settings"], `"lifecycle":{"name":"eximship-logs"}`) {
@@ -158,7 +160,7 @@ func TestInstallWithILM(t *testing.T) {
 	}
 	// The policy is never overwritten (users tune it).
 	res, err = Install(ctx, es, Options{Overwrite: true})
-	if err != nil || len(res.Installed) != 5 || res.Skipped[0] != "ilm_policy/eximship-logs" {
+	if err != nil || len(res.Installed) != 7 || res.Skipped[0] != "ilm_policy/eximship-logs" {
 		t.Fatalf("overwrite %+v %v", res, err)
 	}
 	// A user policy must exist.
@@ -181,7 +183,7 @@ func TestInstallErrors(t *testing.T) {
 	// Feature detection forbidden: templates still installed, without ILM.
 	es := &fakeES{stored: map[string]string{}}
 	res, err := Install(context.Background(), es, Options{})
-	if err != nil || res.DetectError == nil || len(res.Installed) != 5 {
+	if err != nil || res.DetectError == nil || len(res.Installed) != 7 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	// A refused PUT stops and names the template.

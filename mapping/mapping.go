@@ -46,6 +46,14 @@ const (
 	MappingsComponent = "eximship-logs-exim-mappings"
 	// DeadLetterComponent carries the mappings of the dead letters.
 	DeadLetterComponent = "eximship-deadletter-mappings"
+	// SourcesTemplate is the index template of the per-source entity
+	// indices eximship-sources-<namespace> (plain indices, not data
+	// streams: a recomputed document replaces the old one by id).
+	SourcesTemplate = "eximship-sources"
+	// SourcesPattern matches the entity indices.
+	SourcesPattern = "eximship-sources-*"
+	// SourcesComponent carries the mappings of the entity documents.
+	SourcesComponent = "eximship-sources-mappings"
 	// DefaultILMPolicy is the policy eximship creates and references when
 	// the cluster has ILM and Options.ILMPolicy is empty.
 	DefaultILMPolicy = "eximship-logs"
@@ -175,6 +183,11 @@ func Fields() (map[string]string, error) {
 // DeadLetterFields is Fields for the dead-letter mapping.
 func DeadLetterFields() (map[string]string, error) {
 	return componentFields(DeadLetterComponent)
+}
+
+// SourcesFields is Fields for the per-source entity index.
+func SourcesFields() (map[string]string, error) {
+	return componentFields(SourcesComponent)
 }
 
 func componentFields(name string) (map[string]string, error) {

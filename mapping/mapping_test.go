@@ -34,7 +34,7 @@ func TestTemplatesPortable(t *testing.T) {
 	if len(kinds[ILMPolicy]) != 0 {
 		t.Errorf("ILM policy included without ILM: %v", kinds[ILMPolicy])
 	}
-	if len(kinds[ComponentTemplate]) != 3 || len(kinds[IndexTemplate]) != 2 {
+	if len(kinds[ComponentTemplate]) != 4 || len(kinds[IndexTemplate]) != 3 {
 		t.Fatalf("templates %v", kinds)
 	}
 	// Components come before the index templates that use them.
@@ -54,7 +54,8 @@ func TestIndexTemplates(t *testing.T) {
 			comps[tp.Name] = true
 		}
 	}
-	want := map[string]string{LogsTemplate: LogsPattern, DeadLetterTemplate: DeadLetterPattern}
+	want := map[string]string{LogsTemplate: LogsPattern, DeadLetterTemplate: DeadLetterPattern, SourcesTemplate: SourcesPattern}
+	plain := map[string]bool{SourcesTemplate: true} // rewritten by id: not a data stream
 	for _, tp := range ts {
 		if tp.Kind != IndexTemplate {
 			continue
@@ -71,7 +72,11 @@ func TestIndexTemplates(t *testing.T) {
 		if len(it.IndexPatterns) != 1 || it.IndexPatterns[0] != want[tp.Name] {
 			t.Errorf("%s patterns %v, want %s", tp.Name, it.IndexPatterns, want[tp.Name])
 		}
-		if string(it.DataStream) != "{}" {
+		if plain[tp.Name] {
+			if it.DataStream != nil {
+				t.Errorf("%s must be a plain index template: its documents are replaced by id", tp.Name)
+			}
+		} else if string(it.DataStream) != "{}" {
 			t.Errorf("%s is not a data stream template", tp.Name)
 		}
 		// Above the built-in logs-*-* (100); > 500 as Elastic advises for
@@ -185,7 +190,7 @@ func TestMappingsDynamicFalse(t *testing.T) {
 // indexed nor has doc values (event.original, document), so a huge value
 // never fails a document.
 func TestKeywordsBounded(t *testing.T) {
-	for _, name := range []string{MappingsComponent, DeadLetterComponent} {
+	for _, name := range []string{MappingsComponent, DeadLetterComponent, SourcesComponent} {
 		body, _ := files.ReadFile("templates/component-" + name + ".json")
 		var m map[string]any
 		json.Unmarshal(body, &m)

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -507,37 +508,7 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	var runLog bytes.Buffer
-	go func() {
-		done <- runRun(runCtx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &runLog,
-			log: slog.New(slog.NewTextHandler(&runLog, nil))}, []string{"--config", cfgPath, "--progress", "never"})
-	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		n := esCount(t, esURL, "logs-exim.*-"+ns)
-		if n >= len(msgs) {
-			if n != len(msgs) {
-				t.Fatalf("Elasticsearch holds %d documents for %d messages", n, len(msgs))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			stopRun()
-			<-done
-			t.Fatalf("Elasticsearch holds %d of %d documents after 2 minutes; run log:\n%s", n, len(msgs), runLog.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run stopped early: %v\n%s", err, runLog.String())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	stopRun()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v\n%s", err, runLog.String())
-	}
+	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns)
 
 	fromES, esJSON := reportJSON(t, append(window, "--config", cfgPath)...)
 	t.Logf("%d documents indexed through Kafka into namespace %s; both reports: %v relay attempts from %v IPs",
@@ -556,6 +527,166 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 			t.Errorf("--format %s: files and Elasticsearch differ", f)
 		}
 	}
+
+	// The entity index: one document per source and window, rewritten
+	// by id. Re-delivering every message (a new consumer group reads the
+	// topic again; the data streams answer 409) and rewriting changes
+	// nothing.
+	entities := func() map[string]float64 {
+		t.Helper()
+		code, _, errs := runCmd(t, nil, append([]string{"report", "--write-sources", "--format", "json", "--config", cfgPath}, window...)...)
+		if code != 0 {
+			t.Fatalf("report --write-sources: exit %d: %s", code, errs)
+		}
+		return sourceDocs(t, esURL, analysis.SourcesIndex(ns))
+	}
+	first := entities()
+	wantAttempts := map[string]float64{}
+	for _, s := range fromES["sources"].([]any) {
+		s := s.(map[string]any)
+		wantAttempts[s["source_ip"].(string)] += s["attempts"].(float64)
+	}
+	if !reflect.DeepEqual(first, wantAttempts) {
+		t.Errorf("entity index: attempts per source %v, want the report's %v", first, wantAttempts)
+	}
+	again := strings.Replace(cfg, "group_id: "+ns, "group_id: "+ns+"-again", 1)
+	if err := os.WriteFile(cfgPath, []byte(again), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns+"-again")
+	if second := entities(); !reflect.DeepEqual(second, first) {
+		t.Errorf("after re-delivery and a rewrite, the entity index holds %v, before %v", second, first)
+	}
+	if _, reJSON := reportJSON(t, append(window, "--config", cfgPath)...); reJSON != esJSON {
+		t.Errorf("after re-delivery the report from Elasticsearch changed")
+	}
+}
+
+// runUntilIndexed runs `eximship run` in-process until Elasticsearch holds
+// want documents in the namespace and the consumer group has committed
+// every message of the topic, then stops it as SIGTERM would.
+func runUntilIndexed(t *testing.T, ctx context.Context, cfgPath, esURL, ns string, want int, brokers []string, topic, group string) {
+	t.Helper()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	done := make(chan error, 1)
+	var runLog syncBuffer
+	go func() {
+		done <- runRun(runCtx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &runLog,
+			log: slog.New(slog.NewTextHandler(&runLog, nil))}, []string{"--config", cfgPath, "--progress", "never"})
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n := esCount(t, esURL, "logs-exim.*-"+ns)
+		if n > want {
+			t.Fatalf("Elasticsearch holds %d documents for %d messages", n, want)
+		}
+		if n == want && caughtUp(t, brokers, topic, group) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopRun()
+			<-done
+			t.Fatalf("Elasticsearch holds %d of %d documents after 2 minutes; run log:\n%s", n, want, runLog.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run stopped early: %v\n%s", err, runLog.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	stopRun()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, runLog.String())
+	}
+}
+
+// caughtUp reports whether group has committed the end offset of every
+// partition of topic.
+func caughtUp(t *testing.T, brokers []string, topic, group string) bool {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 {
+		return false
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	var parts []int
+	for _, p := range meta.Topics[0].Partitions {
+		parts = append(parts, p.ID)
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p.ID))
+	}
+	ends, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return false
+	}
+	got, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return false
+	}
+	committed := map[int]int64{}
+	for _, p := range got.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	for _, p := range ends.Topics[topic] {
+		if p.LastOffset > 0 && committed[p.Partition] < p.LastOffset {
+			return false
+		}
+	}
+	return true
+}
+
+// syncBuffer is a bytes.Buffer safe for the run goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// sourceDocs reads the entity index: attempts per source IP, failing on
+// a source with two documents.
+func sourceDocs(t *testing.T, esURL, index string) map[string]float64 {
+	t.Helper()
+	http.Post(esURL+"/"+index+"/_refresh", "application/json", nil) //nolint:errcheck // best effort before searching
+	res, err := http.Get(esURL + "/" + index + "/_search?size=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					Source struct{ IP string }
+					Exim   struct{ Relay struct{ Attempts float64 } }
+				} `json:"_source"`
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, h := range r.Hits.Hits {
+		if _, dup := out[h.Source.Source.IP]; dup {
+			t.Errorf("two entity documents for %s", h.Source.Source.IP)
+		}
+		out[h.Source.Source.IP] += h.Source.Exim.Relay.Attempts
+	}
+	return out
 }
 
 var generatedRe = regexp.MustCompile(`generated [0-9: -]+`)
