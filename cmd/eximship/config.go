@@ -33,6 +33,7 @@ type fileConfig struct {
 	Pipeline      pipelineSection `yaml:"pipeline"`
 	Exim          eximSection     `yaml:"exim"`
 	Kibana        kibanaSection   `yaml:"kibana"`
+	Sources       sourcesSection  `yaml:"sources"`
 
 	// doc says where each key is (and whether it is there at all).
 	doc *yamlconf.Doc

@@ -163,7 +163,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 			return &exitError{code: exitUsage, err: fmt.Errorf("--until: %w", err)}
 		}
 	}
-	acfg := analysis.Config{LocalDomains: local, Top: o.top, Location: loc, Since: since, Until: until}
+	acfg := analysis.Config{LocalDomains: local, Top: o.top, Location: loc, Since: since, Until: until, Rules: cfg.Sources.rules()}
 	if err := acfg.Validate(); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}

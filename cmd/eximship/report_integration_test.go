@@ -508,7 +508,7 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns)
+	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns, nil)
 
 	fromES, esJSON := reportJSON(t, append(window, "--config", cfgPath)...)
 	t.Logf("%d documents indexed through Kafka into namespace %s; both reports: %v relay attempts from %v IPs",
@@ -549,11 +549,19 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	if !reflect.DeepEqual(first, wantAttempts) {
 		t.Errorf("entity index: attempts per source %v, want the report's %v", first, wantAttempts)
 	}
-	again := strings.Replace(cfg, "group_id: "+ns, "group_id: "+ns+"-again", 1)
+	// This time run rewrites the entity index itself (sources.enabled),
+	// from scratch: the index is deleted first.
+	again := strings.Replace(cfg, "group_id: "+ns, "group_id: "+ns+"-again", 1) + "sources:\n  enabled: true\n  interval: 10s\n"
 	if err := os.WriteFile(cfgPath, []byte(again), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns+"-again")
+	req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+analysis.SourcesIndex(ns), nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("delete the entity index: %v %v", res, err)
+	}
+	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns+"-again", func() bool {
+		return reflect.DeepEqual(sourceDocs(t, esURL, analysis.SourcesIndex(ns)), first)
+	})
 	if second := entities(); !reflect.DeepEqual(second, first) {
 		t.Errorf("after re-delivery and a rewrite, the entity index holds %v, before %v", second, first)
 	}
@@ -565,7 +573,8 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 // runUntilIndexed runs `eximship run` in-process until Elasticsearch holds
 // want documents in the namespace and the consumer group has committed
 // every message of the topic, then stops it as SIGTERM would.
-func runUntilIndexed(t *testing.T, ctx context.Context, cfgPath, esURL, ns string, want int, brokers []string, topic, group string) {
+func runUntilIndexed(t *testing.T, ctx context.Context, cfgPath, esURL, ns string, want int, brokers []string, topic, group string,
+	also func() bool) {
 	t.Helper()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -581,7 +590,7 @@ func runUntilIndexed(t *testing.T, ctx context.Context, cfgPath, esURL, ns strin
 		if n > want {
 			t.Fatalf("Elasticsearch holds %d documents for %d messages", n, want)
 		}
-		if n == want && caughtUp(t, brokers, topic, group) {
+		if n == want && caughtUp(t, brokers, topic, group) && (also == nil || also()) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -660,8 +669,8 @@ func (s *syncBuffer) String() string {
 // a source with two documents.
 func sourceDocs(t *testing.T, esURL, index string) map[string]float64 {
 	t.Helper()
-	http.Post(esURL+"/"+index+"/_refresh", "application/json", nil) //nolint:errcheck // best effort before searching
-	res, err := http.Get(esURL + "/" + index + "/_search?size=1000")
+	http.Post(esURL+"/"+index+"/_refresh?ignore_unavailable=true", "application/json", nil) //nolint:errcheck // best effort before searching
+	res, err := http.Get(esURL + "/" + index + "/_search?size=1000&ignore_unavailable=true")
 	if err != nil {
 		t.Fatal(err)
 	}

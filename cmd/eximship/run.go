@@ -143,7 +143,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log.Info("eximship run started", "brokers", kc.Brokers, "topics", kc.Topics, "group", groupID(kc), "elasticsearch", ec)
+	stopSources := startSources(ctx, cfg, sink.Client(), log.With("component", "sources"))
 	err = p.Run(ctx)
+	stopSources()
 	live.done()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
