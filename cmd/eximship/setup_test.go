@@ -144,7 +144,8 @@ func TestSetupIndexManagementWithILM(t *testing.T) {
 	if !strings.Contains(out, "ILM: available; data streams use lifecycle policy eximship-logs") || !strings.Contains(out, "installed ilm_policy/eximship-logs") {
 		t.Errorf("output:\n%s", out)
 	}
-	if len(es.puts) != 6 || es.puts[0] != "/_ilm/policy/eximship-logs" {
+	all, _ := mapping.Templates(mapping.DefaultILMPolicy)
+	if len(es.puts) != len(all) || es.puts[0] != "/_ilm/policy/eximship-logs" {
 		t.Fatalf("PUTs %v", es.puts)
 	}
 	if s := es.body["/_component_template/eximship-logs-exim-settings#put"]; !strings.Contains(s, `"lifecycle":{"name":"eximship-logs"}`) {
