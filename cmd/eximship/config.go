@@ -34,6 +34,7 @@ type fileConfig struct {
 	Exim          eximSection     `yaml:"exim"`
 	Kibana        kibanaSection   `yaml:"kibana"`
 	Sources       sourcesSection  `yaml:"sources"`
+	GeoIP         geoipSection    `yaml:"geoip"`
 
 	// doc says where each key is (and whether it is there at all).
 	doc *yamlconf.Doc

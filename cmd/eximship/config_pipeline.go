@@ -46,6 +46,9 @@ type eximSection struct {
 	LocalDomains []string `yaml:"local_domains"`
 	// AdminLocalParts replace enrich.DefaultAdminLocalParts when set.
 	AdminLocalParts []string `yaml:"admin_local_parts"`
+	// OwnHostnames are our servers' names (HELO class own_name); default
+	// the local domains.
+	OwnHostnames []string `yaml:"own_hostnames"`
 }
 
 // Check validates the time zone and the process package's rules
@@ -82,7 +85,7 @@ func (x *eximSection) config() (process.Config, error) {
 	}
 	return process.Config{
 		Namespace: x.Namespace, Location: loc, Dataset: strings.ToLower(x.Dataset),
-		Enrich: enrich.Config{LocalDomains: x.LocalDomains, AdminLocalParts: x.AdminLocalParts},
+		Enrich: enrich.Config{LocalDomains: x.LocalDomains, AdminLocalParts: x.AdminLocalParts, OwnHostnames: x.OwnHostnames},
 	}, nil
 }
 

@@ -94,6 +94,14 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	geo, err := openGeoIP(cfg.GeoIP.config(), log)
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	defer geo.Close()
+	if geo != nil {
+		pc.Enrich.GeoIP = geo
+	}
 
 	sink, err := elastic.New(ec)
 	if err != nil {
