@@ -17,6 +17,7 @@ import (
 
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/enrich"
+	"github.com/eximship/eximship/shipper/enrich/geoip"
 	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
 	"github.com/eximship/eximship/shipper/process"
@@ -47,7 +48,8 @@ const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.
   eximship parse -timezone Europe/Berlin /var/log/exim4/mainlog.*.gz > docs.ndjson
   zcat rejectlog.1.gz | eximship parse -dataset reject -
   kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta
-  eximship parse --local-domain example.org --local-domain example.net mainlog   # marks local and forged senders`
+  eximship parse --local-domain example.org --local-domain example.net mainlog   # marks local and forged senders
+  eximship parse --geoip-city GeoLite2-City.mmdb --geoip-asn GeoLite2-ASN.mmdb mainlog   # adds source.geo.*, source.as.*`
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -80,19 +82,35 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
-	var locals stringList
+	var locals, owns stringList
 	fs.Var(&locals, "local-domain", "a local `domain` (repeatable; marks local and forged senders and recipients; default: exim.local_domains of -config)")
-	configPath := fs.String("config", "", "read exim.local_domains from this configuration `file` (the one of run)")
+	fs.Var(&owns, "own-hostname", "a `name` of our own mail servers (repeatable; a HELO naming one, or a name under one, is helo_class own_name; default: exim.own_hostnames of -config, else the local domains)")
+	geoCity := fs.String("geoip-city", "", "GeoIP City or Country database `file` (.mmdb: GeoLite2, DB-IP lite) for source.geo.* (default: geoip.city_database of -config)")
+	geoASN := fs.String("geoip-asn", "", "GeoIP ASN database `file` (.mmdb) for source.as.* (default: geoip.asn_database of -config)")
+	noEnrich := fs.Bool("no-enrich", false, "leave out the enrichment (domain metadata, HELO class, address range, GeoIP): the parser's fields only, for comparison; run always enriches")
+	configPath := fs.String("config", "", "read exim.local_domains, exim.own_hostnames, exim.admin_local_parts and geoip from this configuration `file` (the one of run)")
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
 	}
-	localDomains := []string(locals)
-	if *configPath != "" && localDomains == nil {
+	localDomains, ownHostnames := []string(locals), []string(owns)
+	var adminLocalParts []string
+	gc := geoip.Config{CityDatabase: *geoCity, ASNDatabase: *geoASN}
+	geoFrom := "-geoip-city/-geoip-asn"
+	if *configPath != "" {
 		cfg, err := loadConfig(*configPath)
 		if err != nil {
 			return &exitError{code: exitConfig, err: err}
 		}
-		localDomains = cfg.Exim.LocalDomains
+		if localDomains == nil {
+			localDomains = cfg.Exim.LocalDomains
+		}
+		if ownHostnames == nil {
+			ownHostnames = cfg.Exim.OwnHostnames
+		}
+		adminLocalParts = cfg.Exim.AdminLocalParts
+		if !gc.Enabled() {
+			gc, geoFrom = cfg.GeoIP.config(), "geoip in "+*configPath
+		}
 	}
 	loc := time.Local
 	if o.timezone != "" {
@@ -102,10 +120,20 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset,
-		Enrich: enrich.Config{LocalDomains: localDomains}}
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich,
+		Enrich: enrich.Config{LocalDomains: localDomains, OwnHostnames: ownHostnames, AdminLocalParts: adminLocalParts}}
 	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if !*noEnrich {
+		geo, err := openGeoIP(gc, e.log)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%s: %w", geoFrom, err)}
+		}
+		defer geo.Close()
+		if geo != nil {
+			pcfg.Enrich.GeoIP = geo
+		}
 	}
 	if o.cpuprof != "" {
 		f, err := os.Create(o.cpuprof)

@@ -63,6 +63,9 @@ type Config struct {
 	// envelope addresses (local domains, admin local parts). Default: no
 	// local domains, enrich.DefaultAdminLocalParts.
 	Enrich enrich.Config
+	// NoEnrich leaves the enrichment out (for comparisons: the parser's
+	// fields only). Default: false.
+	NoEnrich bool
 	// Frame configures framing (line and entry size bounds). Its Location
 	// defaults to Location.
 	Frame frame.Config
@@ -286,7 +289,9 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 		r.Meta.Time = fallback
 	}
 	p.parser.Parse(e.Text, r)
-	p.enricher.Apply(r)
+	if !p.cfg.NoEnrich {
+		p.enricher.Apply(r)
+	}
 	// event.original is the input as received, syslog header included.
 	r.Original = e.Original
 	if r.PID == 0 {

@@ -110,8 +110,8 @@ func TestOpenErrors(t *testing.T) {
 		{geoip.Config{CityDatabase: "/nonexistent/GeoLite2-City.mmdb"}, "city_database /nonexistent/GeoLite2-City.mmdb: open"},
 		{geoip.Config{ASNDatabase: notDB}, "asn_database " + notDB},
 		{geoip.Config{CityDatabase: empty}, "empty"},
-		{geoip.Config{CityDatabase: asn}, "city_database "+asn+": is a GeoLite2-ASN database: give it as asn_database"},
-		{geoip.Config{ASNDatabase: city}, "asn_database "+city+": is a GeoLite2-City database: give it as city_database"},
+		{geoip.Config{CityDatabase: asn}, "city_database " + asn + ": is a GeoLite2-ASN database: give it as asn_database"},
+		{geoip.Config{ASNDatabase: city}, "asn_database " + city + ": is a GeoLite2-City database: give it as city_database"},
 		{geoip.Config{CityDatabase: city, ASNDatabase: city}, "the same file"},
 		{geoip.Config{CityDatabase: "  "}, "blank path"},
 	} {
