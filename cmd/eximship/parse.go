@@ -66,6 +66,7 @@ type parseOptions struct {
 	namespace string
 	timezone  string
 	dataset   string
+	host      string
 	withMeta  bool
 	perLine   bool
 	cpuprof   string
@@ -78,6 +79,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.namespace, "namespace", process.DefaultNamespace, "data stream `namespace` (logs-exim.<dataset>-<namespace>)")
 	fs.StringVar(&o.timezone, "timezone", "", "IANA time `zone` of timestamps written without an offset (default: local)")
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
+	fs.StringVar(&o.host, "host", defaultParseHost(), "host.name of entries whose transport names none (plain log lines); \"\" leaves it out (default: this machine's host name)")
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
@@ -120,7 +122,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich,
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host,
 		Enrich: enrich.Config{LocalDomains: localDomains, OwnHostnames: ownHostnames, AdminLocalParts: adminLocalParts}}
 	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
@@ -511,4 +513,14 @@ func (p *parser) startProgress() func() {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// defaultParseHost is the default of parse -host: the name of this machine
+// (parse mostly reads the logs of the machine it runs on), "" if unknown.
+func defaultParseHost() string {
+	h, err := os.Hostname()
+	if err != nil || process.HostFromKey([]byte(h)) == "" {
+		return ""
+	}
+	return h
 }

@@ -222,7 +222,7 @@ func TestParseEnvelopes(t *testing.T) {
 		{"mx3", "exim.main", "/var/log/exim4/mainlog"},
 		{"mx3", "exim.reject", "/var/log/exim4/rejectlog"},
 		{"mx4", "exim.main", "/var/log/mail.log"},
-		{"", "exim.main", td + "filebeat.ndjson"},
+		{strings.ToLower(defaultParseHost()), "exim.main", td + "filebeat.ndjson"}, // not an envelope: -host
 	} {
 		d := ds[i]
 		if strField(d, "host.name") != want.host || strField(d, "data_stream.dataset") != want.dataset || strField(d, "log.file.path") != want.path {
@@ -234,6 +234,27 @@ func TestParseEnvelopes(t *testing.T) {
 	}
 	if !strings.Contains(strField(ds[3], "error.message"), "invalid JSON envelope") || strField(ds[3], "event.original") != `{"message": "broken envelope` {
 		t.Errorf("broken envelope: %v", ds[3])
+	}
+}
+
+// TestParseHost: -host names the host of plain lines (lower-cased; the
+// hosts of envelopes and syslog headers are checked in TestParseEnvelopes
+// and TestParseSyslog), -host "" leaves it out.
+func TestParseHost(t *testing.T) {
+	for _, c := range []struct{ flag, want string }{{"MX7.Example", "mx7.example"}, {"", ""}} {
+		code, out, errs := runCmd(t, nil, "parse", "-host", c.flag, td+"mainlog")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		ds := docs(t, out)
+		if len(ds) == 0 {
+			t.Fatal("no documents")
+		}
+		for _, d := range ds {
+			if got := strField(d, "host.name"); got != c.want {
+				t.Errorf("-host %q: host.name %q, want %q: %s", c.flag, got, c.want, strField(d, "event.original"))
+			}
+		}
 	}
 }
 

@@ -67,89 +67,133 @@ const (
 	ActionUnknown               = "unknown"
 )
 
-// actionInfo is the ECS classification of an action.
+// actionInfo is the ECS classification of an action (ECS 8.17
+// event.category, event.type and event.outcome; docs/PARSER.md has the
+// table and the rules it follows).
 type actionInfo struct {
-	category string // event.category (one value)
-	typ      string // event.type (one value)
-	outcome  string // event.outcome
-	// head is the JSON of the members above and event.kind, from
-	// event.action on, encoded once (see init).
+	category []string // event.category
+	typ      []string // event.type
+	outcome  string   // event.outcome; "" leaves it out (info events)
+	// rejection: Exim writes this kind of entry to the main log and to
+	// the reject log (log_write with LOG_MAIN|LOG_REJECT), so its
+	// document gets exim.rejection.id (see Record.RejectionID).
+	rejection bool
+	// head is the JSON of the members above, from event.action on,
+	// encoded once (see init).
 	head string
 }
 
 func init() {
 	for a, info := range actionInfos {
 		h := `"action":"` + a + `"`
-		if info.category != "" {
-			h += `,"category":["` + info.category + `"]`
+		if len(info.category) > 0 {
+			h += `,"category":` + jsonList(info.category)
 		}
-		h += `,"type":["` + info.typ + `"]`
+		h += `,"type":` + jsonList(info.typ)
 		if info.outcome != "" {
 			h += `,"outcome":"` + info.outcome + `"`
 		}
-		info.head = h + `,"kind":"event"`
+		info.head = h
 		actionInfos[a] = info
 	}
 }
 
+func jsonList(v []string) string {
+	s := "["
+	for i, x := range v {
+		if i > 0 {
+			s += ","
+		}
+		s += `"` + x + `"`
+	}
+	return s + "]"
+}
+
+// Categories. Everything Exim does for mail is "email" (ECS: "email
+// messages, email attachments, and email network or protocol activity";
+// its expected type is "info"); SMTP session events add "network", whose
+// expected types are access, allowed, connection, denied, end, info,
+// protocol and start. Every event.type value is expected by at least one
+// of the document's categories, and every category has at least one of
+// its expected types.
+var (
+	catEmail      = []string{"email"}
+	catEmailNet   = []string{"email", "network"}
+	catAuth       = []string{"authentication", "email"}
+	catProcess    = []string{"process"}
+	typInfo       = []string{"info"}
+	typDenied     = []string{"info", "denied"}
+	typConnection = []string{"info", "connection"}
+	typProtocol   = []string{"info", "protocol"}
+	typConnStart  = []string{"info", "connection", "start"}
+	typConnEnd    = []string{"info", "connection", "end"}
+	typEnd        = []string{"info", "end"}
+	typAuth       = []string{"start", "info"}
+)
+
+const (
+	success = "success"
+	failure = "failure"
+)
+
 var actionInfos = map[string]actionInfo{
-	ActionArrival:            {"network", "allowed", "success", ""},
-	ActionFakeReject:         {"network", "denied", "failure", ""},
-	ActionDelivery:           {"network", "info", "success", ""},
-	ActionDeliveryAdditional: {"network", "info", "success", ""},
-	ActionDeliveryCutthrough: {"network", "info", "success", ""},
-	ActionDeliverySuppressed: {"network", "info", "success", ""},
-	ActionDeliveryDeferred:   {"network", "info", "failure", ""},
-	ActionDeliveryFailed:     {"network", "info", "failure", ""},
-	ActionCompleted:          {"network", "end", "success", ""},
-	ActionFrozen:             {"network", "info", "unknown", ""},
-	ActionUnfrozen:           {"network", "info", "unknown", ""},
-	ActionSpoolLocked:        {"network", "info", "unknown", ""},
-	ActionHostError:          {"network", "error", "failure", ""},
-	ActionDKIM:               {"network", "info", "unknown", ""},
-	ActionMessageInfo:        {"network", "info", "unknown", ""},
+	ActionArrival:            {catEmail, typInfo, success, false, ""},
+	ActionFakeReject:         {catEmailNet, typDenied, failure, false, ""},
+	ActionDelivery:           {catEmail, typInfo, success, false, ""},
+	ActionDeliveryAdditional: {catEmail, typInfo, success, false, ""},
+	ActionDeliveryCutthrough: {catEmail, typInfo, success, false, ""},
+	ActionDeliverySuppressed: {catEmail, typInfo, success, false, ""},
+	ActionDeliveryDeferred:   {catEmail, typInfo, failure, false, ""},
+	ActionDeliveryFailed:     {catEmail, typInfo, failure, false, ""},
+	ActionCompleted:          {catEmail, typInfo, success, false, ""},
+	ActionFrozen:             {catEmail, typInfo, "", false, ""},
+	ActionUnfrozen:           {catEmail, typInfo, "", false, ""},
+	ActionSpoolLocked:        {catEmail, typInfo, "", false, ""},
+	ActionHostError:          {catEmailNet, typConnection, failure, false, ""},
+	ActionDKIM:               {catEmail, typInfo, "", false, ""},
+	ActionMessageInfo:        {catEmail, typInfo, "", false, ""},
 
-	ActionRcptRejected:         {"network", "denied", "failure", ""},
-	ActionRcptTempRejected:     {"network", "denied", "failure", ""},
-	ActionSenderVerifyFailed:   {"network", "denied", "failure", ""},
-	ActionSenderVerifyDeferred: {"network", "denied", "failure", ""},
-	ActionMailRejected:         {"network", "denied", "failure", ""},
-	ActionRcptVerifyFailed:     {"network", "denied", "failure", ""},
-	ActionRcptVerifyDeferred:   {"network", "denied", "failure", ""},
-	ActionRcptDiscarded:        {"network", "denied", "success", ""},
-	ActionHeloRejected:         {"network", "denied", "failure", ""},
-	ActionHeloInvalid:          {"network", "denied", "failure", ""},
-	ActionDataRejected:         {"network", "denied", "failure", ""},
-	ActionLocalScanRejected:    {"network", "denied", "failure", ""},
-	ActionConnRejected:         {"network", "denied", "failure", ""},
-	ActionConnTempRejected:     {"network", "denied", "failure", ""},
-	ActionConnDropped:          {"network", "denied", "failure", ""},
-	ActionCommandRejected:      {"network", "denied", "failure", ""},
-	ActionSyncError:            {"network", "denied", "failure", ""},
-	ActionProtocolError:        {"network", "error", "failure", ""},
-	ActionCommandTimeout:       {"network", "error", "failure", ""},
-	ActionDataTimeout:          {"network", "error", "failure", ""},
-	ActionUnexpectedDisconnect: {"network", "error", "failure", ""},
-	ActionTooMany:              {"network", "denied", "failure", ""},
-	ActionReverseDNSFailed:     {"network", "info", "failure", ""},
-	ActionForwardDNSFailed:     {"network", "info", "failure", ""},
-	ActionAuthFailed:           {"authentication", "start", "failure", ""},
-	ActionTLSError:             {"network", "error", "failure", ""},
-	ActionACLWarning:           {"network", "info", "unknown", ""},
-	ActionETRN:                 {"network", "info", "unknown", ""},
+	ActionRcptRejected:         {catEmailNet, typDenied, failure, true, ""},
+	ActionRcptTempRejected:     {catEmailNet, typDenied, failure, true, ""},
+	ActionSenderVerifyFailed:   {catEmailNet, typDenied, failure, true, ""},
+	ActionSenderVerifyDeferred: {catEmailNet, typDenied, failure, true, ""},
+	ActionMailRejected:         {catEmailNet, typDenied, failure, true, ""},
+	ActionRcptVerifyFailed:     {catEmailNet, typDenied, failure, true, ""},
+	ActionRcptVerifyDeferred:   {catEmailNet, typDenied, failure, true, ""},
+	ActionRcptDiscarded:        {catEmailNet, typDenied, success, true, ""},
+	ActionHeloRejected:         {catEmailNet, typDenied, failure, true, ""},
+	ActionHeloInvalid:          {catEmailNet, typDenied, failure, true, ""},
+	ActionDataRejected:         {catEmailNet, typDenied, failure, true, ""},
+	ActionLocalScanRejected:    {catEmailNet, typDenied, failure, true, ""},
+	ActionConnRejected:         {catEmailNet, typDenied, failure, true, ""},
+	ActionConnTempRejected:     {catEmailNet, typDenied, failure, true, ""},
+	ActionConnDropped:          {catEmailNet, typDenied, failure, true, ""},
+	ActionCommandRejected:      {catEmailNet, typDenied, failure, true, ""},
+	ActionSyncError:            {catEmailNet, typDenied, failure, true, ""},
+	ActionProtocolError:        {catEmailNet, typProtocol, failure, false, ""},
+	ActionCommandTimeout:       {catEmailNet, typConnEnd, failure, false, ""},
+	ActionDataTimeout:          {catEmailNet, typConnEnd, failure, false, ""},
+	ActionUnexpectedDisconnect: {catEmailNet, typConnEnd, failure, false, ""},
+	ActionTooMany:              {catEmailNet, typDenied, failure, true, ""},
+	ActionReverseDNSFailed:     {catEmailNet, typInfo, failure, false, ""},
+	ActionForwardDNSFailed:     {catEmailNet, typInfo, failure, false, ""},
+	ActionAuthFailed:           {catAuth, typAuth, failure, true, ""},
+	ActionTLSError:             {catEmailNet, typProtocol, failure, false, ""},
+	ActionACLWarning:           {catEmail, typInfo, "", false, ""},
+	ActionETRN:                 {catEmailNet, typProtocol, "", false, ""},
 
-	ActionConnection:            {"network", "start", "success", ""},
-	ActionConnectionClosed:      {"network", "end", "success", ""},
-	ActionConnectionLost:        {"network", "end", "failure", ""},
-	ActionNoMail:                {"network", "end", "unknown", ""},
-	ActionIncompleteTransaction: {"network", "end", "failure", ""},
-	ActionDaemonStart:           {"process", "start", "success", ""},
-	ActionDaemonSighup:          {"process", "change", "success", ""},
-	ActionQueueRunStart:         {"process", "start", "success", ""},
-	ActionQueueRunEnd:           {"process", "end", "success", ""},
-	ActionCwd:                   {"process", "info", "unknown", ""},
-	ActionPanic:                 {"process", "error", "failure", ""},
-	ActionUnknown:               {"", "info", "unknown", ""},
+	ActionConnection:            {catEmailNet, typConnStart, success, false, ""},
+	ActionConnectionClosed:      {catEmailNet, typConnEnd, success, false, ""},
+	ActionConnectionLost:        {catEmailNet, typConnEnd, failure, false, ""},
+	ActionNoMail:                {catEmailNet, typConnEnd, "", false, ""},
+	ActionIncompleteTransaction: {catEmailNet, typEnd, failure, false, ""},
+	ActionDaemonStart:           {catProcess, []string{"start"}, success, false, ""},
+	ActionDaemonSighup:          {catProcess, []string{"change"}, success, false, ""},
+	ActionQueueRunStart:         {catProcess, []string{"start"}, success, false, ""},
+	ActionQueueRunEnd:           {catProcess, []string{"end"}, success, false, ""},
+	ActionCwd:                   {catProcess, typInfo, "", false, ""},
+	ActionPanic:                 {catProcess, typInfo, failure, false, ""},
+	ActionUnknown:               {nil, typInfo, "", false, ""},
 }
 
 // Actions returns every event.action value the parser can emit, sorted.

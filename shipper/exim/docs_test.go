@@ -18,6 +18,12 @@ func TestDocs(t *testing.T) {
 	for _, a := range Actions() {
 		if !strings.Contains(doc, "| `"+a+"` |") {
 			t.Errorf("action %s is not in the action table of docs/PARSER.md", a)
+			continue
+		}
+		row := doc[strings.Index(doc, "| `"+a+"` |"):]
+		row = row[:strings.IndexByte(row, '\n')]
+		if want := " | " + docColumn(actionInfos[a]) + " |"; !strings.HasSuffix(row, want) {
+			t.Errorf("docs/PARSER.md row of %s does not end in %q:\n%s", a, want, row)
 		}
 	}
 	for _, f := range Fields() {
@@ -25,4 +31,17 @@ func TestDocs(t *testing.T) {
 			t.Errorf("field %s is not documented in docs/PARSER.md", f.Name)
 		}
 	}
+}
+
+// docColumn is the "category / type / outcome" cell of an action's row.
+func docColumn(i actionInfo) string {
+	cat := strings.Join(i.category, ", ")
+	if cat == "" {
+		cat = "–"
+	}
+	out := i.outcome
+	if out == "" {
+		out = "–"
+	}
+	return cat + " / " + strings.Join(i.typ, ", ") + " / " + out
 }

@@ -190,8 +190,13 @@ type Record struct {
 
 	scratch       []byte
 	scratch2      []byte
+	host          []byte    // host.name lower-cased (AppendJSON)
+	hashBuf       []byte    // input of exim.rejection.id
 	cache         *encCache // kept by Reset (see AppendJSON)
 	fieldsPresent bool
+	// mainOnly: a rejection that Exim writes to the main log only (no
+	// reject-log twin, so no exim.rejection.id).
+	mainOnly bool
 }
 
 // Enrichment is metadata about the envelope addresses and the connecting
@@ -238,9 +243,9 @@ type Enrichment struct {
 
 // Reset clears r for reuse, keeping allocated capacity.
 func (r *Record) Reset() {
-	s, s2, c := r.scratch[:0], r.scratch2[:0], r.cache
+	s, s2, h, hb, c := r.scratch[:0], r.scratch2[:0], r.host[:0], r.hashBuf[:0], r.cache
 	*r = Record{}
-	r.scratch, r.scratch2, r.cache = s, s2, c
+	r.scratch, r.scratch2, r.host, r.hashBuf, r.cache = s, s2, h, hb, c
 }
 
 // Has reports whether flag f is set.

@@ -279,6 +279,12 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.b = append(e.b, '{')
 	}
 	e.b = append(e.b, info.head...)
+	if r.Err != nil {
+		// ECS: "an error occurred during the processing of the event"
+		e.b = append(e.b, `,"kind":"pipeline_error"`...)
+	} else {
+		e.b = append(e.b, `,"kind":"event"`...)
+	}
 	e.depth++
 	e.first[e.depth] = false
 	e.strs(`"dataset":`, r.Meta.Dataset)
@@ -287,6 +293,8 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 	e.str(`"original":`, r.Original)
 	e.close()
+	e.key(`"ecs":`)
+	e.b = append(e.b, `{"version":"`+ECSVersion+`"}`...)
 
 	if r.Err != nil {
 		e.open(`"error":`)
@@ -303,9 +311,10 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 	e.close()
 
-	if r.Meta.HostName != "" {
+	r.host = appendLower(r.host[:0], r.Meta.HostName)
+	if len(r.host) > 0 {
 		e.open(`"host":`)
-		e.strs(`"name":`, r.Meta.HostName)
+		e.str(`"name":`, r.host)
 		e.close()
 	}
 	if r.Meta.FilePath != "" {
@@ -869,6 +878,13 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 		e.boolean(`"temporary":`, true)
 	}
 	e.str(`"acl":`, r.ACL)
+	if info, _ := actionInfos[r.Action]; info.rejection && !r.mainOnly {
+		var id [rejectionIDLen]byte
+		r.rejectionID(&id)
+		e.open(`"rejection":`)
+		e.str(`"id":`, id[:])
+		e.close()
+	}
 	e.str(`"version":`, r.Version)
 	e.str(`"cwd":`, r.Cwd)
 	e.str(`"args":`, r.Args)

@@ -170,6 +170,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 			// connections from that IP address" (smtp_accept_max_per_host,
 			// smtp_accept_max)
 			r.Action = ActionConnRejected
+			r.mainOnly = true // daemon.c logs it with LOG_MAIN only
 			n := parseHostAt(rest, &r.Host)
 			rest, _ = cut(rest[n:], " ")
 			rest = r.parseFields(rest, ctxOther)
@@ -182,6 +183,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 	case 'V':
 		if rest, ok := cut(s, "VRFY failed for "); ok {
 			r.Action = ActionCommandRejected
+			r.mainOnly = true // smtp_in.c: LOG_MAIN only
 			r.Command = cmdVRFY
 			n := scanAddress(rest)
 			r.Recipient = stripAngle(rest[:n])
@@ -192,12 +194,14 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 	case 'o':
 		if hasPrefix(s, "overlong message header line received from ") {
 			r.Action = ActionDataRejected
+			r.mainOnly = true // receive.c: LOG_MAIN only
 			r.afterFrom(s[len("overlong message header line received"):])
 			return true
 		}
 	case 'r':
 		if hasPrefix(s, "ridiculously long message header received from ") {
 			r.Action = ActionDataRejected
+			r.mainOnly = true // receive.c: LOG_MAIN only
 			r.afterFrom(s[len("ridiculously long message header received"):])
 			return true
 		}
@@ -646,6 +650,7 @@ func (p *Parser) smtpConnection(s []byte, r *Record) bool {
 		r.Action = ActionConnectionClosed
 	case hasPrefix(s, "closed by DROP in ACL"), hasPrefix(s, "closed by ACL"):
 		r.Action = ActionConnDropped
+		r.mainOnly = true // the connection log line, not the ACL's
 		r.Reason = s
 	case hasPrefix(s, "lost"), hasPrefix(s, "closed"):
 		r.Action = ActionConnectionLost

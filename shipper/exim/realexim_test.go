@@ -38,6 +38,11 @@ func updateGoldens() bool {
 
 const realDir = "testdata/real"
 
+// realHost is the host.name of the captures: eximlab's primary_hostname,
+// as a shipper would set it (from the envelope, the syslog header, the
+// exim.host setting or the Kafka key).
+const realHost = "mx.example.org"
+
 // realLogs are the log files of a capture and their event.dataset.
 var realLogs = []struct{ name, dataset string }{
 	{"mainlog", "exim.main"},
@@ -107,7 +112,7 @@ func parseLog(t *testing.T, content []byte, dataset string) []parsedEntry {
 	var r exim.Record
 	var out []parsedEntry
 	for _, e := range logEntries(content) {
-		r.Meta = exim.Meta{Dataset: dataset}
+		r.Meta = exim.Meta{Dataset: dataset, HostName: realHost}
 		p.Parse(e, &r)
 		doc := r.AppendJSON(nil)
 		if !json.Valid(doc) {

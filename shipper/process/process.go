@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/eximship/eximship/shipper"
@@ -69,6 +70,12 @@ type Config struct {
 	// Frame configures framing (line and entry size bounds). Its Location
 	// defaults to Location.
 	Frame frame.Config
+	// Host is host.name for entries whose transport names no host (no
+	// envelope host, no syslog header): the exim.host setting. When it is
+	// empty too, the Kafka message key is used, as the producer sent it,
+	// if it looks like a host name (see HostFromKey). host.name is written
+	// lower-cased. Default: "".
+	Host string
 }
 
 // Defaults.
@@ -113,7 +120,32 @@ func (c *Config) Validate() error {
 	if err := d.Frame.Validate(); err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
+	if d.Host != "" && HostFromKey([]byte(d.Host)) == "" {
+		return fmt.Errorf("process: host %q: want a host name (1 to 255 bytes of UTF-8, no blanks or control characters)", d.Host)
+	}
 	return nil
+}
+
+// HostFromKey returns the Kafka message key as a host name, or "" when it
+// does not look like one: empty, longer than 255 bytes, invalid UTF-8,
+// all digits (a line number), or holding blanks, quotes, backslashes or
+// control characters (a JSON key...). The producers eximship documents (rsyslog's omkafka with
+// key="%hostname%", Vector's key_field: host, kcat -K) send the host name.
+func HostFromKey(key []byte) string {
+	if len(key) == 0 || len(key) > 255 || !utf8.Valid(key) {
+		return ""
+	}
+	digits := true
+	for _, c := range key {
+		if c <= ' ' || c == 0x7f || c == '"' || c == '\\' {
+			return ""
+		}
+		digits = digits && c >= '0' && c <= '9'
+	}
+	if digits {
+		return "" // a sequence number, not a host (RFC 1123: not all-numeric)
+	}
+	return string(key)
 }
 
 func validDataset(ds string) error {
@@ -150,6 +182,8 @@ type Exim struct {
 	// per Process call
 	pos  shipper.Position
 	ref  time.Time
+	host string // host.name fallback: Config.Host, else the message key
+	key  []byte // the key host was made from (reused while it repeats)
 	docs []shipper.Doc
 	n    int
 }
@@ -173,6 +207,7 @@ func New(c Config) (*Exim, error) {
 		framer:   fr,
 		parser:   exim.NewParser(exim.Options{Location: c.Location}),
 		enricher: en,
+		host:     c.Host, // for AppendEntry; Process sets it per message
 	}
 	for d := frame.DatasetUnknown; d <= frame.DatasetPanic; d++ {
 		ds := d.String()
@@ -204,6 +239,7 @@ func (p *Exim) Stream(d frame.Dataset) string { return p.streams[d] }
 func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc, err error) {
 	p.pos, p.docs, p.n = m.Position, dst, 0
 	p.ref = m.Time
+	p.setHost(m.Key)
 	if p.ref.IsZero() {
 		p.ref = time.Now()
 	}
@@ -218,7 +254,7 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 			if fr, err := frame.NewFramer(p.cfg.Frame); err == nil {
 				p.framer = fr
 			}
-			p.buf = p.appendErrorDoc(p.buf[:0], m.Value, frame.DatasetUnknown, "", "", p.ref,
+			p.buf = p.appendErrorDoc(p.buf[:0], m.Value, frame.DatasetUnknown, p.host, "", p.ref,
 				fmt.Sprintf("internal error processing message: %v", v))
 			p.addDoc(p.buf, m.Value, p.streams[frame.DatasetUnknown], exim.ActionUnknown)
 			out, err = p.docs, nil
@@ -226,6 +262,21 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 	}()
 	p.framer.Message(m.Value, p.ref, p.emit)
 	return p.docs, nil
+}
+
+// setHost sets the host.name fallback of a message: Config.Host, else its
+// key (converted once per distinct key: a partition's messages mostly come
+// from one host).
+func (p *Exim) setHost(key []byte) {
+	switch {
+	case p.cfg.Host != "":
+		p.host = p.cfg.Host
+	case len(key) == 0:
+		p.host, p.key = "", p.key[:0]
+	case string(key) != string(p.key):
+		p.host = HostFromKey(key)
+		p.key = append(p.key[:0], key...)
+	}
 }
 
 // testHookEmit, when set by tests, runs before each entry is encoded.
@@ -285,6 +336,9 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 	d := e.Dataset // names and streams map every hint to the forced dataset, if any
 	r := &p.rec
 	r.Meta = exim.Meta{HostName: e.HostName, FilePath: e.FilePath, Time: e.Time, Dataset: p.names[d], Namespace: p.cfg.Namespace}
+	if r.Meta.HostName == "" {
+		r.Meta.HostName = p.host
+	}
 	if r.Meta.Time.IsZero() {
 		r.Meta.Time = fallback
 	}
@@ -312,7 +366,7 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 		if r.Err != nil {
 			msg += "; " + r.Err.Error()
 		}
-		dst = p.appendErrorDoc(dst[:start], e.Original, d, e.HostName, e.FilePath, r.Meta.Time, msg)
+		dst = p.appendErrorDoc(dst[:start], e.Original, d, r.Meta.HostName, e.FilePath, r.Meta.Time, msg)
 	}
 	return dst, p.streams[d]
 }
@@ -322,16 +376,16 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 func (p *Exim) appendErrorDoc(dst, original []byte, d frame.Dataset, host, file string, t time.Time, msg string) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-	dst = append(dst, `","event":{"action":"unknown","kind":"pipeline_error","module":"exim","dataset":`...)
+	dst = append(dst, `","event":{"action":"unknown","type":["info"],"kind":"pipeline_error","module":"exim","dataset":`...)
 	dst = exim.AppendJSONString(dst, p.names[d])
 	dst = append(dst, `,"original":`...)
 	dst = exim.AppendJSONBytes(dst, original)
-	dst = append(dst, `},"error":{"message":`...)
+	dst = append(dst, `},"ecs":{"version":"`+exim.ECSVersion+`"},"error":{"message":`...)
 	dst = exim.AppendJSONString(dst, msg)
 	dst = append(dst, '}')
 	if host != "" {
 		dst = append(dst, `,"host":{"name":`...)
-		dst = exim.AppendJSONString(dst, host)
+		dst = exim.AppendJSONString(dst, strings.ToLower(host))
 		dst = append(dst, '}')
 	}
 	if file != "" {
