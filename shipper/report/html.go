@@ -53,7 +53,7 @@ func HTML(w io.Writer, r *analysis.Report, o Options) error {
 		cols = append(cols, barItem{num(b.RCPTs), int64(b.Sessions), fmt.Sprintf("%s sessions with %s RCPTs", num(int64(b.Sessions)), num(b.RCPTs))})
 	}
 	data.SessionChart = columns("SMTP sessions by relay attempts (RCPTs) per session", cols, "#2f855a", "RCPTs per session")
-	data.DayChart = columns("Relay attempts per day ("+o.Location.String()+")", dayColumns(r.AttemptsPerDay), "#b83280", "day")
+	data.DayChart = columns("Relay attempts per day ("+zoneName(o.Location)+")", dayColumns(r.AttemptsPerDay), "#b83280", "day")
 	for _, s := range r.Sources {
 		data.Sources = append(data.Sources, sourceRow{s, timeText(s.FirstSeen, o.Location), timeText(s.LastSeen, o.Location)})
 	}

@@ -164,7 +164,7 @@ func Table(w io.Writer, r *analysis.Report, o Options) error {
 	for _, d := range r.AttemptsPerDay {
 		days = append(days, []string{d.Day, num(d.Attempts), bar(int(d.Attempts), int(most64), 40)})
 	}
-	t.table("Relay attempts per day ("+o.Location.String()+")", []string{"DAY", "ATTEMPTS", ""}, []bool{false, true, false}, days)
+	t.table("Relay attempts per day ("+zoneName(o.Location)+")", []string{"DAY", "ATTEMPTS", ""}, []bool{false, true, false}, days)
 	return t.err
 }
 
@@ -188,7 +188,16 @@ func windowText(r *analysis.Report, loc *time.Location) string {
 	} else if r.Window.Since == nil {
 		return "over the whole input"
 	}
-	return "from " + since + " to " + until + " (" + loc.String() + ")"
+	return "from " + since + " to " + until + " (" + zoneName(loc) + ")"
+}
+
+// zoneName names loc: its IANA name, or for the machine's zone its
+// abbreviation ("CET, local").
+func zoneName(loc *time.Location) string {
+	if loc.String() != "Local" {
+		return loc.String()
+	}
+	return time.Now().In(loc).Format("MST") + ", local"
 }
 
 func timeText(t analysis.Time, loc *time.Location) string {

@@ -1,0 +1,225 @@
+package esreport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eximship/eximship/shipper/analysis"
+)
+
+const page1 = `{"took":12,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},
+"aggregations":{"c":{"after_key":{"ip":"127.0.0.20","from":null,"null":true,"to":"v@gmail.example","sdom":null,"rdom":"gmail.example","admin":null},
+"buckets":[
+{"key":{"ip":"127.0.0.20","from":"root@example.org","null":null,"to":"v@gmail.example","sdom":"example.org","rdom":"gmail.example","admin":true},"doc_count":2,
+ "first":{"value":1.795628701E12,"value_as_string":"2026-11-25T17:45:01.000Z"},"last":{"value":1.79562870225E12}},
+{"key":{"ip":"127.0.0.20","from":null,"null":true,"to":"v@gmail.example","sdom":null,"rdom":"gmail.example","admin":null},"doc_count":1,
+ "first":{"value":1795628701000},"last":{"value":1795628701000}}]}}}`
+
+func TestDecodePage(t *testing.T) {
+	p, err := DecodePage([]byte(page1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Took != 12*time.Millisecond || p.AfterKey == nil || len(p.Buckets) != 2 {
+		t.Fatalf("page %+v", p)
+	}
+	a, err := p.Buckets[0].attempt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := analysis.Attempt{SourceIP: "127.0.0.20", Sender: "root@example.org", Recipient: "v@gmail.example", SenderDomain: "example.org",
+		RecipientDomain: "gmail.example", SenderAdmin: true, Count: 2, First: 1795628701000, Last: 1795628702250}
+	if a != want {
+		t.Errorf("attempt %+v, want %+v", a, want)
+	}
+	b, err := p.Buckets[1].attempt()
+	if err != nil || !b.NullSender || b.Sender != "" || b.SenderAdmin {
+		t.Errorf("null-sender bucket %+v %v", b, err)
+	}
+
+	last := `{"took":1,"timed_out":false,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[]}}}`
+	if p, err := DecodePage([]byte(last)); err != nil || p.AfterKey != nil || len(p.Buckets) != 0 {
+		t.Errorf("last page: %+v %v", p, err)
+	}
+	sess := `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"::1","sid":"mx:1","inf":false},"doc_count":3},{"key":{"ip":"::1","sid":null,"inf":null},"doc_count":4}]}}}`
+	p, err = DecodePage([]byte(sess))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, _ := p.Buckets[0].session()
+	s1, _ := p.Buckets[1].session()
+	if s0 != (analysis.Session{SourceIP: "::1", ID: "mx:1", RCPTs: 3}) || s1 != (analysis.Session{SourceIP: "::1", RCPTs: 4}) {
+		t.Errorf("sessions %+v %+v", s0, s1)
+	}
+	slot := `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"slot":1795628700000},"doc_count":3}]}}}`
+	p, _ = DecodePage([]byte(slot))
+	if s, err := p.Buckets[0].slot(); err != nil || s != (analysis.Slot{Start: 1795628700000, Attempts: 3}) {
+		t.Errorf("slot %+v %v", s, err)
+	}
+}
+
+func TestDecodePageRefusesPartialAnswers(t *testing.T) {
+	for name, body := range map[string]string{
+		"timed out":      `{"took":1,"timed_out":true,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[]}}}`,
+		"shard failed":   `{"took":1,"_shards":{"total":2,"failed":1,"failures":[{"reason":{"type":"x","reason":"boom"}}]},"aggregations":{"c":{"buckets":[]}}}`,
+		"no aggregation": `{"took":1,"_shards":{"total":1,"failed":0}}`,
+		"no doc_count":   `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"a"}}]}}}`,
+		"no key":         `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"doc_count":1}]}}}`,
+		"not JSON":       `<html>`,
+	} {
+		if _, err := DecodePage([]byte(body)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	p, _ := DecodePage([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":1,"null":"maybe"},"doc_count":1}]}}}`))
+	if _, err := p.Buckets[0].attempt(); err == nil {
+		t.Error("a number as the ip key: no error")
+	}
+}
+
+func FuzzDecodePage(f *testing.F) {
+	f.Add([]byte(page1))
+	f.Add([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"slot":1795628700000},"doc_count":3}]}}}`))
+	f.Add([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"::1","sid":null,"inf":true},"doc_count":4}]}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := DecodePage(body)
+		if err != nil {
+			return
+		}
+		// Whatever decodes, every bucket reads as a row or errors; no panic,
+		// and counts are never negative.
+		for i := range p.Buckets {
+			b := &p.Buckets[i]
+			if a, err := b.attempt(); err == nil && a.Count < 0 {
+				t.Fatalf("negative count %d", a.Count)
+			}
+			_, _ = b.session()
+			_, _ = b.slot()
+		}
+	})
+}
+
+// fakeES answers _count and _search with canned pages, recording bodies.
+type fakeES struct {
+	counts map[string]int64
+	pages  []string
+	bodies []string
+	paths  []string
+}
+
+func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	f.bodies = append(f.bodies, string(b))
+	f.paths = append(f.paths, r.URL.Path)
+	body := `{}`
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/_count"):
+		ix := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/_count")
+		body = `{"count":` + jsonInt(f.counts[ix]) + `,"_shards":{"total":1,"failed":0}}`
+	case strings.HasSuffix(r.URL.Path, "/_search"):
+		body = `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[]}}}`
+		if len(f.pages) > 0 {
+			body, f.pages = f.pages[0], f.pages[1:]
+		}
+	}
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}, nil
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestCollectDatasetAndPaging(t *testing.T) {
+	// The main log is empty in the window: the reject log counts. With a
+	// page size of 2 the full first page is followed by a request with
+	// its after_key; the short second page ends the paging.
+	es := &fakeES{counts: map[string]int64{"logs-exim.main-ns": 0, "logs-exim.reject-ns": 9}, pages: []string{page1,
+		`{"took":3,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"::1","from":"a@b.test","null":null,"to":"x@y.test","sdom":"b.test","rdom":"y.test","admin":false},"doc_count":1,"first":{"value":5},"last":{"value":6}}]}}}`}}
+	since := time.UnixMilli(1000)
+	until := time.UnixMilli(2000)
+	f, st, err := Collect(context.Background(), es, Config{Namespace: "ns", Since: since, Until: until, LocalDomains: []string{"example.org"}, PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Dataset != "exim.reject" || len(f.Attempts) != 3 || st.Took != (12+3+1+1)*time.Millisecond {
+		t.Errorf("facts %+v stats %+v", f, st)
+	}
+	var searches []string
+	for i, p := range es.paths {
+		if strings.HasSuffix(p, "/_search") {
+			searches = append(searches, es.bodies[i])
+			if p != "/logs-exim.reject-ns/_search" {
+				t.Errorf("searched %s", p)
+			}
+		}
+	}
+	if len(searches) != 4 || !strings.Contains(searches[1], `"after":{"ip":"127.0.0.20"`) || strings.Contains(searches[0], `"after"`) {
+		t.Fatalf("searches:\n%s", strings.Join(searches, "\n"))
+	}
+	q := searches[0]
+	for _, want := range []string{`"event.action":"rcpt-rejected"`, `"gte":1000`, `"lt":2000`, `"must_not"`, `"exim.rcpt.domain":["example.org"]`,
+		`"value":"*.example.org"`, `"field":"source.address"`, `"missing_bucket":true`} {
+		if !strings.Contains(q, want) {
+			t.Errorf("attempts query lacks %s:\n%s", want, q)
+		}
+	}
+	// Without local domains, the reason decides.
+	es = &fakeES{counts: map[string]int64{"logs-exim.main-ns": 1}}
+	if _, _, err := Collect(context.Background(), es, Config{Namespace: "ns"}); err != nil {
+		t.Fatal(err)
+	}
+	if q := es.bodies[1]; !strings.Contains(q, `"match_phrase":{"exim.reason.text":"relay not permitted"}`) || strings.Contains(q, "must_not") || strings.Contains(q, "range") {
+		t.Errorf("query without local domains: %s", q)
+	}
+	// Nothing at all: no search.
+	es = &fakeES{counts: map[string]int64{}}
+	if f, _, err := Collect(context.Background(), es, Config{Namespace: "ns"}); err != nil || f.Dataset != "" || len(es.paths) != 2 {
+		t.Errorf("empty namespace: %+v %v %v", f, err, es.paths)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{Namespace: "A"}, {Namespace: "a,b"}, {Namespace: "*"}, {PageSize: 70000}, {PageSize: -1},
+		{LocalDomains: []string{"*.x"}}, {Since: time.UnixMilli(5), Until: time.UnixMilli(5)}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+}
+
+func TestBulkIndex(t *testing.T) {
+	var got [][]byte
+	es := doerFunc(func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, b)
+		n := bytes.Count(b, []byte("\n")) / 2
+		items := strings.TrimSuffix(strings.Repeat(`{"index":{"status":200}},`, n), ",")
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{"errors":false,"items":[` + items + `]}`))}, nil
+	})
+	docs := []analysis.EntityDoc{{ID: "a", Body: []byte(`{"x":1}`)}, {ID: "b", Body: []byte(`{"x":2}`)}, {ID: "c", Body: []byte(`{"x":3}`)}}
+	n, err := bulkIndex(context.Background(), es, "eximship-sources-ns", docs, 80)
+	if err != nil || n != len(got) || n < 2 {
+		t.Fatalf("requests %d (%d bodies), %v", n, len(got), err)
+	}
+	all := string(bytes.Join(got, nil))
+	for _, d := range docs {
+		if !strings.Contains(all, `{"index":{"_id":"`+d.ID+`","_index":"eximship-sources-ns"}}`+"\n"+string(d.Body)+"\n") {
+			t.Errorf("document %s not sent as an index action with its id:\n%s", d.ID, all)
+		}
+	}
+	refuse := doerFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(
+			`{"errors":true,"items":[{"index":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}}]}`))}, nil
+	})
+	if _, err := bulkIndex(context.Background(), refuse, "x", docs[:1], 1000); err == nil || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+		t.Errorf("refused document: %v", err)
+	}
+}
+
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Perform(r *http.Request) (*http.Response, error) { return f(r) }
