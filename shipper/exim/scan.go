@@ -195,7 +195,8 @@ func parsePIDBracket(s []byte, r *Record) ([]byte, bool) {
 // setups write after Exim's own timestamp (seen with syslog-ng templates).
 func skipSyslogTag(s []byte, r *Record) []byte {
 	sp := bytes.IndexByte(s, ' ')
-	if sp <= 0 || sp > 255 {
+	if sp <= 0 || sp > 255 || s[0] == '[' {
+		// "[pid] text" is Exim's own pid (+pid), not a host name
 		return s
 	}
 	t := s[sp+1:]
