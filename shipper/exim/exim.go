@@ -187,6 +187,8 @@ type Record struct {
 	// Enrichment is domain metadata added after Parse by the caller
 	// (shipper/enrich); Parse leaves it empty.
 	Enrichment Enrichment
+	// Session is the SMTP session, set after Parse by shipper/session.
+	Session Session
 
 	scratch       []byte
 	scratch2      []byte

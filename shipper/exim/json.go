@@ -290,6 +290,8 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	e.strs(`"dataset":`, r.Meta.Dataset)
 	if r.Has(FlagHasD) {
 		e.int(`"duration":`, int64(r.Duration*1e9))
+	} else if r.Session.Summary {
+		e.int(`"duration":`, int64(r.Session.Duration))
 	}
 	e.str(`"original":`, r.Original)
 	e.close()
@@ -898,6 +900,7 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 		}
 		e.close()
 	}
+	r.appendSession(e)
 	e.close()
 }
 

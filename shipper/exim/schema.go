@@ -137,6 +137,11 @@ var fieldList = []Field{
 	{"exim.reject.envelope_to", "keyword", false},
 	{"exim.reject.headers", "match_only_text", false},
 	{"exim.reject.truncated", "boolean", false},
+	{"exim.session.id", "keyword", false},
+	{"exim.session.inferred", "boolean", false},
+	{"exim.session.transactions", "long", false},
+	{"exim.session.rcpt_rejected", "long", false},
+	{"exim.session.mail_froms", "long", false},
 }
 
 // Fields returns every field the parser can write, with its mapping type.

@@ -82,6 +82,10 @@ func TestFields(t *testing.T) {
 			en.Geo = Geo{ContinentName: "Europe", CountryISOCode: "GB", CountryName: "United Kingdom", RegionISOCode: "GB-ENG", RegionName: "England",
 				CityName: "London", HasLocation: true, Lat: 51.5, Lon: -0.12, ASNumber: 64496, ASOrganization: "Example AS"}
 		}
+		// So is the session (shipper/session), with its summary.
+		if len(r.Host.IP) > 0 {
+			r.Session = Session{ID: "0123456789abcdef0123", Inferred: true, Summary: true, Transactions: 2, RcptRejected: 3, MailFroms: 2, Duration: time.Second}
+		}
 		var v any
 		if err := json.Unmarshal(r.AppendJSON(nil), &v); err != nil {
 			t.Fatalf("%q: %v", in, err)
