@@ -71,6 +71,7 @@ type parseOptions struct {
 	perLine   bool
 	cpuprof   string
 	workers   int
+	sessions  bool
 }
 
 func runParse(ctx context.Context, e *env, args []string) error {
@@ -83,6 +84,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
+	fs.BoolVar(&o.sessions, "sessions", true, "group the lines of each SMTP connection (exim.session.*); -sessions=false leaves them out")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
 	var locals, owns stringList
 	fs.Var(&locals, "local-domain", "a local `domain` (repeatable; marks local and forged senders and recipients; default: exim.local_domains of -config)")
@@ -122,7 +124,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host,
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host, NoSessions: !o.sessions,
 		Enrich: enrich.Config{LocalDomains: localDomains, OwnHostnames: ownHostnames, AdminLocalParts: adminLocalParts}}
 	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
@@ -233,6 +235,7 @@ type parser struct {
 	free, work, order chan *parseJob
 	wg                sync.WaitGroup
 	cur               *parseJob
+	lastTracked       chan struct{} // closed when the last job sent was tracked
 
 	// per file
 	pos  shipper.Position
@@ -328,11 +331,14 @@ func (p *parser) writeErr() error {
 
 // The parallel pipeline. Framing is sequential (it carries state from line
 // to line: reject-log continuations, syslog pieces); the reader copies each
-// framed entry into a job of up to jobEntries entries, workers parse and
-// encode whole jobs into the job's own output buffer, and one writer writes
-// the jobs in input order. Every entry is encoded exactly as the sequential
-// path does (same process.Exim code, same reference time and topic), so the
-// output is byte for byte the same (TestParseParallelSameOutput).
+// framed entry into a job of up to jobEntries entries, workers parse whole
+// jobs, then track their sessions in input order (job after job, with the
+// one tracker of p.proc, as the sequential path does), then encode them
+// into the job's own output buffer, and one writer writes the jobs in input
+// order. Every entry is encoded exactly as the sequential path does (same
+// process.Exim code, same reference time and topic, the same tracker fed
+// the same records in the same order), so the output is byte for byte the
+// same (TestParseParallelSameOutput).
 // Job bounds (variables so that tests can make jobs tiny).
 var (
 	jobEntries    = 1024      // entries per job
@@ -344,9 +350,13 @@ type parseJob struct {
 	ref     time.Time
 	topic   string
 	entries []jobEntry
-	arena   []byte // Text and Original of every entry
+	recs    []exim.Record // the parsed entries
+	arena   []byte        // Text and Original of every entry
 	out     []byte
 	done    chan struct{}
+	// the session pass: wait for the previous job's (tracked), then
+	// signal this one's
+	tracked, trackDone chan struct{}
 }
 
 // jobEntry is a framed entry whose Text and Original live in the job's
@@ -361,6 +371,8 @@ func (p *parser) startPipeline(procs []*process.Exim) {
 	p.free = make(chan *parseJob, n)
 	p.work = make(chan *parseJob, n)
 	p.order = make(chan *parseJob, n)
+	p.lastTracked = make(chan struct{})
+	close(p.lastTracked)
 	for range n {
 		p.free <- &parseJob{done: make(chan struct{}, 1)}
 	}
@@ -425,31 +437,46 @@ func (p *parser) sendJob() {
 	if p.cur == nil {
 		return
 	}
+	p.cur.tracked, p.cur.trackDone = p.lastTracked, make(chan struct{})
+	p.lastTracked = p.cur.trackDone
 	p.order <- p.cur
 	p.work <- p.cur
 	p.cur = nil
 }
 
 func (p *parser) encodeJob(proc *process.Exim, j *parseJob) {
+	if cap(j.recs) < len(j.entries) {
+		j.recs = make([]exim.Record, len(j.entries))
+	}
+	j.recs = j.recs[:len(j.entries)]
 	for i := range j.entries {
 		je := &j.entries[i]
 		e := &je.e
 		e.Text = j.arena[je.t0:je.t1:je.t1]
 		e.Original = j.arena[je.o0:je.o1:je.o1]
-		j.out = p.appendDoc(j.out, proc, e, j.ref, j.topic)
+		proc.ParseEntry(e, j.ref, &j.recs[i])
+	}
+	// sessions: in input order, after the job before this one
+	<-j.tracked
+	for i := range j.recs {
+		p.proc.Track(&j.recs[i])
+	}
+	close(j.trackDone)
+	for i := range j.entries {
+		j.out = p.appendDoc(j.out, proc, &j.entries[i].e, &j.recs[i], j.topic)
 	}
 }
 
-// appendDoc appends the output line of one entry.
-func (p *parser) appendDoc(dst []byte, proc *process.Exim, e *frame.Entry, ref time.Time, topic string) []byte {
+// appendDoc appends the output line of one parsed entry.
+func (p *parser) appendDoc(dst []byte, proc *process.Exim, e *frame.Entry, r *exim.Record, topic string) []byte {
 	if !p.opts.withMeta {
-		dst, _ = proc.AppendEntry(dst, e, ref)
+		dst, _ = proc.EncodeEntry(dst, e, r)
 		return append(dst, '\n')
 	}
 	// The stream is known only after encoding: encode, then move the
 	// document behind its metadata.
 	start := len(dst)
-	dst, stream := proc.AppendEntry(dst, e, ref)
+	dst, stream := proc.EncodeEntry(dst, e, r)
 	doc := len(dst) - start
 	meta := appendMeta(nil, topic, e, stream) // rare path (-with-meta): one small allocation
 	dst = append(dst, meta...)

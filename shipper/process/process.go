@@ -18,6 +18,13 @@
 //   - The dataset (main, reject, panic) is Config.Dataset when set, else the
 //     framing hint (file name in the envelope, syslog severity, reject-log
 //     continuation lines), else Config.DefaultDataset.
+//   - SMTP sessions (exim.session.*, shipper/session) are tracked per input
+//     partition (topic and partition of the message), in the order Process
+//     is called: the pipeline must give one partition to one processor, in
+//     offset order (shipper.Config.PartitionOrder). A message at or before
+//     an offset already seen on its partition (a re-delivery after a
+//     rebalance) resets that partition's sessions. AppendEntry, called
+//     directly (eximship parse), uses one tracker of its own.
 //   - Nothing is dropped: every non-empty line of a message ends up in the
 //     event.original of exactly one document, and a document the parser
 //     could not encode, or a message the framing failed on, becomes an
@@ -29,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -37,6 +45,7 @@ import (
 	"github.com/eximship/eximship/shipper/enrich"
 	"github.com/eximship/eximship/shipper/exim"
 	"github.com/eximship/eximship/shipper/frame"
+	"github.com/eximship/eximship/shipper/session"
 )
 
 // Config configures an Exim processor.
@@ -76,6 +85,12 @@ type Config struct {
 	// if it looks like a host name (see HostFromKey). host.name is written
 	// lower-cased. Default: "".
 	Host string
+	// Sessions configures SMTP session tracking (bounds, timeouts).
+	// Default: session's defaults.
+	Sessions session.Config
+	// NoSessions turns session tracking off: no exim.session fields.
+	// Default: false (sessions are tracked).
+	NoSessions bool
 }
 
 // Defaults.
@@ -118,6 +133,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("process: enrich: %w", err)
 	}
 	if err := d.Frame.Validate(); err != nil {
+		return fmt.Errorf("process: %w", err)
+	}
+	if err := d.Sessions.Validate(); err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
 	if d.Host != "" && HostFromKey([]byte(d.Host)) == "" {
@@ -179,6 +197,13 @@ type Exim struct {
 	streams  [4]string // by frame.Dataset; [0] is the forced or default one
 	names    [4]string // "exim.<dataset>"
 
+	// sessions: one tracker per input partition, and one for direct
+	// AppendEntry calls; cur is the one of the message being processed
+	parts map[partKey]*partState
+	own   *session.Tracker
+	cur   *session.Tracker
+	open  atomic.Int64 // sessions held, for Sessions
+
 	// per Process call
 	pos  shipper.Position
 	ref  time.Time
@@ -208,6 +233,13 @@ func New(c Config) (*Exim, error) {
 		parser:   exim.NewParser(exim.Options{Location: c.Location}),
 		enricher: en,
 		host:     c.Host, // for AppendEntry; Process sets it per message
+		parts:    map[partKey]*partState{},
+	}
+	if !c.NoSessions {
+		if p.own, err = session.New(c.Sessions); err != nil {
+			return nil, fmt.Errorf("process: %w", err)
+		}
+		p.cur = p.own
 	}
 	for d := frame.DatasetUnknown; d <= frame.DatasetPanic; d++ {
 		ds := d.String()
@@ -244,6 +276,17 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 		p.ref = time.Now()
 	}
 	start := len(dst)
+	if p.own != nil {
+		tr, err := p.partition(m.Position)
+		if err != nil {
+			return dst, err
+		}
+		p.cur = tr
+		defer func() {
+			p.cur = p.own
+			p.countSessions()
+		}()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug must not lose the message: replace whatever it made so
@@ -331,10 +374,23 @@ var errOrphan = errors.New("continuation line without the entry it belongs to (i
 
 // AppendEntry parses one framed entry and appends its document to dst. It
 // returns the document and its data stream. fallback is the time used when
-// neither the entry nor its transport has one.
+// neither the entry nor its transport has one. Called directly, it tracks
+// sessions with a tracker of its own, in call order.
 func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]byte, string) {
-	d := e.Dataset // names and streams map every hint to the forced dataset, if any
 	r := &p.rec
+	p.ParseEntry(e, fallback, r)
+	if p.cur != nil {
+		p.cur.Observe(r)
+	}
+	return p.EncodeEntry(dst, e, r)
+}
+
+// ParseEntry parses and enriches one framed entry into r, as AppendEntry
+// does before it tracks sessions and encodes. Byte slices of r point into
+// e. With EncodeEntry it lets a caller parse on several goroutines and
+// still feed one session tracker in input order (eximship parse).
+func (p *Exim) ParseEntry(e *frame.Entry, fallback time.Time, r *exim.Record) {
+	d := e.Dataset // names and streams map every hint to the forced dataset, if any
 	r.Meta = exim.Meta{HostName: e.HostName, FilePath: e.FilePath, Time: e.Time, Dataset: p.names[d], Namespace: p.cfg.Namespace}
 	if r.Meta.HostName == "" {
 		r.Meta.HostName = p.host
@@ -359,6 +415,12 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 	case e.Orphan && r.Err == nil:
 		r.Err = errOrphan
 	}
+}
+
+// EncodeEntry appends the document of r, parsed from e by ParseEntry, to
+// dst and returns it with its data stream.
+func (p *Exim) EncodeEntry(dst []byte, e *frame.Entry, r *exim.Record) ([]byte, string) {
+	d := e.Dataset
 	start := len(dst)
 	dst = r.AppendJSON(dst)
 	if p.cfg.CheckJSON && !json.Valid(dst[start:]) {
@@ -370,6 +432,65 @@ func (p *Exim) AppendEntry(dst []byte, e *frame.Entry, fallback time.Time) ([]by
 	}
 	return dst, p.streams[d]
 }
+
+// partKey names an input partition.
+type partKey struct {
+	topic     string
+	partition int
+}
+
+// partState is the session state of one input partition.
+type partState struct {
+	tracker *session.Tracker
+	next    int64 // the offset after the last one processed
+}
+
+// partition returns the session tracker of pos's partition, reset when pos
+// is not after the last offset processed there (a re-delivery).
+func (p *Exim) partition(pos shipper.Position) (*session.Tracker, error) {
+	k := partKey{pos.Topic, pos.Partition}
+	ps := p.parts[k]
+	if ps == nil {
+		tr, err := session.New(p.cfg.Sessions)
+		if err != nil {
+			return nil, fmt.Errorf("process: session tracker of %s/%d: %w", pos.Topic, pos.Partition, err)
+		}
+		ps = &partState{tracker: tr, next: pos.Offset}
+		p.parts[k] = ps
+	}
+	if pos.Offset < ps.next {
+		ps.tracker.Reset()
+	}
+	ps.next = pos.Offset + 1
+	return ps.tracker, nil
+}
+
+// Track sets r.Session with the processor's own tracker (the one direct
+// AppendEntry calls use): for a caller that parses with ParseEntry on
+// several goroutines and tracks in input order. It does nothing when
+// sessions are off.
+func (p *Exim) Track(r *exim.Record) {
+	if p.own != nil {
+		p.own.Observe(r)
+		p.countSessions()
+	}
+}
+
+func (p *Exim) countSessions() {
+	n := 0
+	if p.own != nil {
+		n = p.own.Size()
+	}
+	for _, ps := range p.parts {
+		n += ps.tracker.Size()
+	}
+	p.open.Store(int64(n))
+}
+
+// Sessions returns the number of sessions the processor's trackers hold
+// after its last call (see session.Tracker.Size), 0 when sessions are off.
+// It is safe to call from any goroutine (a gauge).
+func (p *Exim) Sessions() int { return int(p.open.Load()) }
 
 // appendErrorDoc appends a minimal document for input that could not be
 // processed, keeping the input in event.original.
