@@ -40,6 +40,11 @@ that "eximship run" would index, one JSON object per line. Plain Exim logs,
 syslog-carried lines and Filebeat/Vector JSON envelopes are detected line by
 line; multi-line reject-log entries and Exim's split syslog lines are joined.
 
+The lines of one SMTP connection share exim.session.id, across all inputs
+in the order given (give the main log before its reject log, older files
+first); the line that closes a session carries its summary
+(exim.session.transactions, rcpt_rejected, mail_froms, event.duration).
+
 Problems in the input become documents with error.message and
 event.original; the exit status is 1 only when an input could not be read
 (the other inputs are still processed), 2 for bad flags.`
@@ -49,7 +54,8 @@ const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.
   zcat rejectlog.1.gz | eximship parse -dataset reject -
   kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta
   eximship parse --local-domain example.org --local-domain example.net mainlog   # marks local and forged senders
-  eximship parse --geoip-city GeoLite2-City.mmdb --geoip-asn GeoLite2-ASN.mmdb mainlog   # adds source.geo.*, source.as.*`
+  eximship parse --geoip-city GeoLite2-City.mmdb --geoip-asn GeoLite2-ASN.mmdb mainlog   # adds source.geo.*, source.as.*
+  eximship parse mainlog.1 mainlog | jq -c 'select(.exim.session.rcpt_rejected > 3) | .exim.session'   # sessions with many rejected RCPTs`
 
 // stringList is a repeatable string flag.
 type stringList []string

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eximship/eximship/shipper/exim"
@@ -259,8 +260,10 @@ func (t *Tracker) Observe(r *exim.Record) {
 	if inferred {
 		t.stats.Inferred++
 	}
-	if !reject && rejected(r.Action) {
-		t.twins.put(twinKey(r), s.id, inferred)
+	if !reject {
+		if k, ok := twinKey(r); ok {
+			t.twins.put(k, s.id, inferred)
+		}
 	}
 	switch {
 	case (lk.kind == kindClose || lk.kind == kindRefused) && !s.closed:
@@ -512,7 +515,7 @@ func (t *Tracker) newID(h *host, r *exim.Record) string {
 	var b [8]byte
 	for n := uint64(0); ; n++ {
 		d := sha256.New()
-		d.Write([]byte(h.key.name))
+		d.Write([]byte(strings.ToLower(h.key.name))) // host.name is written lower-cased
 		if h.key.reject {
 			d.Write([]byte{0, 'r'})
 		}
@@ -645,7 +648,11 @@ func senderHash(r *exim.Record) uint64 {
 // twin gives a reject-log record the session of its main-log twin, and
 // reports whether there was one.
 func (t *Tracker) twin(r *exim.Record) bool {
-	e, ok := t.twins.get(twinKey(r))
+	k, ok := twinKey(r)
+	if !ok {
+		return false
+	}
+	e, ok := t.twins.get(k)
 	if !ok {
 		return false
 	}

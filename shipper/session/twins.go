@@ -44,15 +44,28 @@ func (t *twinTable) get(k uint64) (twinEntry, bool) {
 	return e, ok
 }
 
-// twinKey identifies a rejection across the main and reject logs: host,
-// time, pid, message id and the text of its (first) line.
-func twinKey(r *exim.Record) uint64 {
-	h := fnvString(fnvOffset, r.Meta.HostName)
-	h = fnvUint(h, uint64(r.Time.UnixNano()))
-	h = fnvUint(h, uint64(r.PID))
-	h = fnvBytes(h, r.MessageID)
-	h = fnvUint(h, 0)
-	return fnvBytes(h, r.Body)
+// twinKey is exim.rejection.id of r folded to 64 bits (its first 16 hex
+// digits), and false when r is not a rejection (exim.Record.IsRejection):
+// a main-log rejection and its reject-log twin have the same.
+func twinKey(r *exim.Record) (uint64, bool) {
+	var buf [64]byte
+	id := r.AppendRejectionID(buf[:0])
+	if len(id) < 16 {
+		return 0, false
+	}
+	var k uint64
+	for _, c := range id[:16] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		k = k<<4 | uint64(c)
+	}
+	return k, true
 }
 
 // FNV-1a, 64 bits, without allocations.
@@ -73,27 +86,4 @@ func fnvString(h uint64, s string) uint64 {
 		h = (h ^ uint64(s[i])) * fnvPrime
 	}
 	return h
-}
-
-func fnvUint(h, v uint64) uint64 {
-	for i := 0; i < 8; i++ {
-		h = (h ^ (v & 0xff)) * fnvPrime
-		v >>= 8
-	}
-	return h
-}
-
-// rejected reports whether Exim writes lines of action a to the reject log
-// too (log_write with LOG_REJECT).
-func rejected(a string) bool {
-	switch a {
-	case exim.ActionRcptRejected, exim.ActionRcptTempRejected, exim.ActionSenderVerifyFailed,
-		exim.ActionSenderVerifyDeferred, exim.ActionRcptVerifyFailed, exim.ActionRcptVerifyDeferred,
-		exim.ActionMailRejected, exim.ActionHeloRejected, exim.ActionHeloInvalid, exim.ActionDataRejected,
-		exim.ActionLocalScanRejected, exim.ActionConnRejected, exim.ActionConnTempRejected,
-		exim.ActionConnDropped, exim.ActionCommandRejected, exim.ActionSyncError, exim.ActionTooMany,
-		exim.ActionAuthFailed, exim.ActionRcptDiscarded:
-		return true
-	}
-	return false
 }
