@@ -94,36 +94,44 @@ type document struct {
 	}
 }
 
-// strs is a keyword field: a string, an array of strings, or absent.
-type strs []string
+// multi is a field as a document may hold it: one value, an array of
+// values (nulls skipped), null or absent.
+type multi[T any] []T
 
-func (s *strs) UnmarshalJSON(b []byte) error {
+func (m *multi[T]) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) > 0 && b[0] == '[':
-		var v []*string
+		var v []*T
 		if err := json.Unmarshal(b, &v); err != nil {
 			return err
 		}
 		for _, x := range v {
 			if x != nil {
-				*s = append(*s, *x)
+				*m = append(*m, *x)
 			}
 		}
 		return nil
 	case bytes.Equal(b, []byte("null")):
 		return nil
 	}
-	var v string
+	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = strs{v}
+	*m = multi[T]{v}
 	return nil
 }
 
-// values returns the doc values of the field: "" alone when missing.
-func (s strs) values() []string {
+// strs is a keyword field.
+type strs = multi[string]
+
+// bools is a boolean field.
+type bools = multi[bool]
+
+// keywords returns the doc values of a keyword field: "" alone when
+// missing.
+func keywords(s strs) []string {
 	var out []string
 	for _, v := range s {
 		if v = keyword(v); v != "" {
@@ -136,37 +144,9 @@ func (s strs) values() []string {
 	return out
 }
 
-// bools is a boolean field: true, false, an array of them, or absent.
-type bools []bool
-
-func (s *bools) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) > 0 && b[0] == '[':
-		var v []*bool
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		for _, x := range v {
-			if x != nil {
-				*s = append(*s, *x)
-			}
-		}
-		return nil
-	case bytes.Equal(b, []byte("null")):
-		return nil
-	}
-	var v bool
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*s = bools{v}
-	return nil
-}
-
-// values returns the distinct values (a missing field is false, like a
-// missing bucket that the report reads as false).
-func (s bools) values() []bool {
+// booleans returns the distinct values of a boolean field (a missing field
+// is false, like a missing bucket that the report reads as false).
+func booleans(s bools) []bool {
 	t, f := false, false
 	for _, v := range s {
 		if v {
@@ -237,13 +217,13 @@ func (c *Collector) Add(doc []byte) error {
 	}
 	// One group per combination of values, as a composite aggregation
 	// makes (every field here has one value in eximship's documents).
-	for _, ip := range d.Source.Address.values() {
-		for _, from := range d.Email.From.Address.values() {
-			for _, to := range d.Email.To.Address.values() {
-				for _, sdom := range d.Exim.Sender.Domain.values() {
-					for _, rdom := range d.Exim.Rcpt.Domain.values() {
-						for _, null := range d.Exim.Sender.Null.values() {
-							for _, admin := range d.Exim.Sender.Admin.values() {
+	for _, ip := range keywords(d.Source.Address) {
+		for _, from := range keywords(d.Email.From.Address) {
+			for _, to := range keywords(d.Email.To.Address) {
+				for _, sdom := range keywords(d.Exim.Sender.Domain) {
+					for _, rdom := range keywords(d.Exim.Rcpt.Domain) {
+						for _, null := range booleans(d.Exim.Sender.Null) {
+							for _, admin := range booleans(d.Exim.Sender.Admin) {
 								k := attemptKey{ip, from, to, sdom, rdom, null, admin}
 								a := set.attempts[k]
 								if a == nil {
@@ -260,9 +240,9 @@ func (c *Collector) Add(doc []byte) error {
 			}
 		}
 	}
-	for _, ip := range d.Source.Address.values() {
-		for _, id := range d.Exim.Session.ID.values() {
-			for _, inf := range d.Exim.Session.Inferred.values() {
+	for _, ip := range keywords(d.Source.Address) {
+		for _, id := range keywords(d.Exim.Session.ID) {
+			for _, inf := range booleans(d.Exim.Session.Inferred) {
 				set.sessions[sessionKey{ip, id, inf}]++
 			}
 		}
@@ -284,7 +264,7 @@ func (c *Collector) relayDoc(d *document) bool {
 		}
 		return false
 	}
-	for _, dom := range d.Exim.Rcpt.Domain.values() {
+	for _, dom := range keywords(d.Exim.Rcpt.Domain) {
 		if !c.relay.Attempt(dom, "") {
 			return false
 		}

@@ -32,10 +32,6 @@ func Compute(c Config, f Facts) (*Report, error) {
 		rep.Window.Until = timePtr(millis(c.Until))
 	}
 
-	type domainAgg struct {
-		addrs    map[string]struct{}
-		attempts int64
-	}
 	type spread struct {
 		ips         map[string]struct{}
 		attempts    int64
@@ -246,9 +242,7 @@ func Compute(c Config, f Facts) (*Report, error) {
 	}
 	rep.SourceIPs = len(all)
 	rep.MostDistinctMailFroms = best
-	slices.SortFunc(all, func(a, b Source) int {
-		return cmp.Or(cmp.Compare(b.Attempts, a.Attempts), CompareIP(a.SourceIP, b.SourceIP))
-	})
+	slices.SortFunc(all, func(a, b Source) int { return byAttempts(a.Attempts, b.Attempts, a.SourceIP, b.SourceIP) })
 	rep.AllSources = all
 	rep.Sources = head(all, c.Top)
 	rep.Classifications = make([]ClassCount, len(ClassOrder))
@@ -263,37 +257,24 @@ func Compute(c Config, f Facts) (*Report, error) {
 	}
 
 	rep.ForgedLocalSenderIPs = len(forgedIPs)
-	slices.SortFunc(forgedIPs, func(a, b ForgedIPs) int {
-		return cmp.Or(cmp.Compare(b.Attempts, a.Attempts), CompareIP(a.SourceIP, b.SourceIP))
-	})
+	slices.SortFunc(forgedIPs, func(a, b ForgedIPs) int { return byAttempts(a.Attempts, b.Attempts, a.SourceIP, b.SourceIP) })
 	rep.TopForgedLocalSenderIPs = head(forgedIPs, c.Top)
 	rep.NullSenderIPs = len(nullIPs)
 	nulls := make([]IPCount, 0, len(nullIPs))
 	for ip, n := range nullIPs {
 		nulls = append(nulls, IPCount{SourceIP: ip, Attempts: n})
 	}
-	slices.SortFunc(nulls, func(a, b IPCount) int {
-		return cmp.Or(cmp.Compare(b.Attempts, a.Attempts), CompareIP(a.SourceIP, b.SourceIP))
-	})
+	slices.SortFunc(nulls, func(a, b IPCount) int { return byAttempts(a.Attempts, b.Attempts, a.SourceIP, b.SourceIP) })
 	rep.TopNullSenderIPs = head(nulls, c.Top)
 
 	// Domains.
-	rd := make([]RecipientDomain, 0, len(rdomains))
-	for d, a := range rdomains {
-		rd = append(rd, RecipientDomain{Domain: d, UniqueRecipients: len(a.addrs), Attempts: a.attempts})
+	for _, d := range rankDomains(rdomains, c.Top) {
+		rep.TopRecipientDomains = append(rep.TopRecipientDomains, RecipientDomain{Domain: d.domain, UniqueRecipients: d.unique, Attempts: d.attempts})
 	}
-	slices.SortFunc(rd, func(a, b RecipientDomain) int {
-		return cmp.Or(cmp.Compare(b.UniqueRecipients, a.UniqueRecipients), cmp.Compare(b.Attempts, a.Attempts), strings.Compare(a.Domain, b.Domain))
-	})
-	rep.TopRecipientDomains = head(rd, c.Top)
-	sd := make([]SenderDomain, 0, len(sdomains))
-	for d, a := range sdomains {
-		sd = append(sd, SenderDomain{Domain: d, UniqueSenders: len(a.addrs), Attempts: a.attempts})
+	for _, d := range rankDomains(sdomains, c.Top) {
+		rep.TopSenderDomains = append(rep.TopSenderDomains, SenderDomain{Domain: d.domain, UniqueSenders: d.unique, Attempts: d.attempts})
 	}
-	slices.SortFunc(sd, func(a, b SenderDomain) int {
-		return cmp.Or(cmp.Compare(b.UniqueSenders, a.UniqueSenders), cmp.Compare(b.Attempts, a.Attempts), strings.Compare(a.Domain, b.Domain))
-	})
-	rep.TopSenderDomains = head(sd, c.Top)
+	rep.TopRecipientDomains, rep.TopSenderDomains = head(rep.TopRecipientDomains, c.Top), head(rep.TopSenderDomains, c.Top)
 
 	// Campaigns.
 	campaigns := func(kind string, m map[string]*spread) []Campaign {
@@ -319,6 +300,36 @@ func Compute(c Config, f Facts) (*Report, error) {
 
 	rep.AttemptsPerDay = perDay(f.Slots, c.Location)
 	return rep, nil
+}
+
+// byAttempts orders sources by attempts (most first), then by address.
+func byAttempts(na, nb int64, ipa, ipb string) int {
+	return cmp.Or(cmp.Compare(nb, na), CompareIP(ipa, ipb))
+}
+
+// domainAgg collects the distinct addresses of a domain and its attempts.
+type domainAgg struct {
+	addrs    map[string]struct{}
+	attempts int64
+}
+
+type rankedDomain struct {
+	domain   string
+	unique   int
+	attempts int64
+}
+
+// rankDomains returns the top domains by distinct addresses, then
+// attempts, then name.
+func rankDomains(m map[string]*domainAgg, top int) []rankedDomain {
+	out := make([]rankedDomain, 0, len(m))
+	for d, a := range m {
+		out = append(out, rankedDomain{d, len(a.addrs), a.attempts})
+	}
+	slices.SortFunc(out, func(a, b rankedDomain) int {
+		return cmp.Or(cmp.Compare(b.unique, a.unique), cmp.Compare(b.attempts, a.attempts), strings.Compare(a.domain, b.domain))
+	})
+	return head(out, top)
 }
 
 // betterMailFroms orders candidates for most_distinct_mail_froms: more

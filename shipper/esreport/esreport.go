@@ -119,38 +119,31 @@ func Collect(ctx context.Context, es Doer, cfg Config) (analysis.Facts, Stats, e
 		return facts, st, nil
 	}
 	filter := q.filter()
-	err := q.composite(ctx, index, filter, attemptSources, attemptAggs, func(b *bucket) error {
-		a, err := b.attempt()
-		if err != nil {
+	for _, c := range []struct {
+		what    string
+		sources []map[string]any
+		aggs    map[string]any
+		add     func(*bucket) error
+	}{
+		{"attempts", attemptSources, attemptAggs, func(b *bucket) error {
+			a, err := b.attempt()
+			facts.Attempts = append(facts.Attempts, a)
 			return err
-		}
-		facts.Attempts = append(facts.Attempts, a)
-		return nil
-	})
-	if err != nil {
-		return facts, st, fmt.Errorf("esreport: attempts: %w", err)
-	}
-	err = q.composite(ctx, index, filter, sessionSources, nil, func(b *bucket) error {
-		s, err := b.session()
-		if err != nil {
+		}},
+		{"sessions", sessionSources, nil, func(b *bucket) error {
+			s, err := b.session()
+			facts.Sessions = append(facts.Sessions, s)
 			return err
-		}
-		facts.Sessions = append(facts.Sessions, s)
-		return nil
-	})
-	if err != nil {
-		return facts, st, fmt.Errorf("esreport: sessions: %w", err)
-	}
-	err = q.composite(ctx, index, filter, slotSources, nil, func(b *bucket) error {
-		s, err := b.slot()
-		if err != nil {
+		}},
+		{"attempts per slot", slotSources, nil, func(b *bucket) error {
+			s, err := b.slot()
+			facts.Slots = append(facts.Slots, s)
 			return err
+		}},
+	} {
+		if err := q.composite(ctx, index, filter, c.sources, c.aggs, c.add); err != nil {
+			return facts, st, fmt.Errorf("esreport: %s: %w", c.what, err)
 		}
-		facts.Slots = append(facts.Slots, s)
-		return nil
-	})
-	if err != nil {
-		return facts, st, fmt.Errorf("esreport: attempts per slot: %w", err)
 	}
 	return facts, st, nil
 }
@@ -297,28 +290,38 @@ func (q *querier) do(ctx context.Context, path string, body any, out any) error 
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
 	q.stats.Requests++
-	res, err := q.es.Perform(req)
+	data, err := post(ctx, q.es, path, "application/json", b)
 	if err != nil {
 		return err
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
-	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", res.StatusCode, errorText(data))
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
 	return nil
+}
+
+// post sends body to path and returns the answer's body, or an error
+// with Elasticsearch's reason when the status is not 200.
+func post(ctx context.Context, es Doer, path, contentType string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	res, err := es.Perform(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, errorText(data))
+	}
+	return data, nil
 }
 
 // errorText extracts Elasticsearch's error type and reason from an error

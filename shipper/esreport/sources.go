@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/eximship/eximship/shipper/analysis"
@@ -128,22 +126,9 @@ func bulkIndex(ctx context.Context, es Doer, index string, docs []analysis.Entit
 }
 
 func postBulk(ctx context.Context, es Doer, body []byte, n int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk?filter_path=errors,items.*.error,items.*.status", bytes.NewReader(body))
+	data, err := post(ctx, es, "/_bulk?filter_path=errors,items.*.error,items.*.status", "application/x-ndjson", body)
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	res, err := es.Perform(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read bulk answer: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("bulk: HTTP %d: %s", res.StatusCode, errorText(data))
+		return fmt.Errorf("bulk: %w", err)
 	}
 	var r struct {
 		Errors bool `json:"errors"`

@@ -137,19 +137,10 @@ const (
 
 // hbars draws a horizontal bar chart as inline SVG.
 func hbars(title string, items []barItem, color string) template.HTML {
-	var b strings.Builder
 	row := 26
-	h := 34 + row*max(1, len(items))
-	fmt.Fprintf(&b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
-		chartWidth, h, chartWidth, h, html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="0" y="16" class="ct">%s</text>`, html.EscapeString(title))
-	if len(items) == 0 {
-		b.WriteString(`<text x="0" y="46" class="cl">(none)</text></svg>`)
+	b, most, ok := chartStart(title, chartWidth, 34+row*max(1, len(items)), items)
+	if !ok {
 		return template.HTML(b.String())
-	}
-	most := int64(1)
-	for _, it := range items {
-		most = max(most, it.Value)
 	}
 	span := chartWidth - labelWidth - 70
 	for i, it := range items {
@@ -158,37 +149,48 @@ func hbars(title string, items []barItem, color string) template.HTML {
 		if it.Value > 0 {
 			wbar = max(wbar, 2)
 		}
-		fmt.Fprintf(&b, `<g><title>%s</title><text x="%d" y="%d" class="cl" text-anchor="end">%s</text>`,
+		fmt.Fprintf(b, `<g><title>%s</title><text x="%d" y="%d" class="cl" text-anchor="end">%s</text>`,
 			html.EscapeString(it.Label+": "+it.Title), labelWidth-8, y+15, html.EscapeString(clip(it.Label, 28)))
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="18" rx="3" fill="%s"/>`, labelWidth, y+2, wbar, color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="cv">%s</text></g>`, labelWidth+wbar+6, y+15, num(it.Value))
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="18" rx="3" fill="%s"/>`, labelWidth, y+2, wbar, color)
+		fmt.Fprintf(b, `<text x="%d" y="%d" class="cv">%s</text></g>`, labelWidth+wbar+6, y+15, num(it.Value))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-// columns draws a vertical column chart as inline SVG.
-func columns(title string, items []barItem, color, axis string) template.HTML {
-	var b strings.Builder
-	const w, h, top, bottom, left = chartWidth, 240, 30, 40, 44
-	fmt.Fprintf(&b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+// chartStart opens a chart's SVG with its title and returns the largest
+// value; with no items the SVG is complete, saying "(none)", and ok is
+// false.
+func chartStart(title string, w, h int, items []barItem) (b *strings.Builder, most int64, ok bool) {
+	b = &strings.Builder{}
+	fmt.Fprintf(b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
 		w, h, w, h, html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="0" y="16" class="ct">%s</text>`, html.EscapeString(title))
+	fmt.Fprintf(b, `<text x="0" y="16" class="ct">%s</text>`, html.EscapeString(title))
 	if len(items) == 0 {
 		b.WriteString(`<text x="0" y="46" class="cl">(none)</text></svg>`)
-		return template.HTML(b.String())
+		return b, 0, false
 	}
-	most := int64(1)
+	most = 1
 	for _, it := range items {
 		most = max(most, it.Value)
+	}
+	return b, most, true
+}
+
+// columns draws a vertical column chart as inline SVG.
+func columns(title string, items []barItem, color, axis string) template.HTML {
+	const w, h, top, bottom, left = chartWidth, 240, 30, 40, 44
+	b, most, ok := chartStart(title, w, h, items)
+	if !ok {
+		return template.HTML(b.String())
 	}
 	plotH := h - top - bottom
 	plotW := w - left - 10
 	slot := float64(plotW) / float64(len(items))
 	barW := max(1.0, slot*0.8)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="ax"/>`, left, top+plotH, w-10, top+plotH)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="cv" text-anchor="end">%s</text>`, left-4, top+8, num(most))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="cv" text-anchor="end">0</text>`, left-4, top+plotH)
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="ax"/>`, left, top+plotH, w-10, top+plotH)
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="cv" text-anchor="end">%s</text>`, left-4, top+8, num(most))
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="cv" text-anchor="end">0</text>`, left-4, top+plotH)
 	every := max(1, len(items)/8)
 	for i, it := range items {
 		bh := float64(it.Value) * float64(plotH) / float64(most)
@@ -196,13 +198,13 @@ func columns(title string, items []barItem, color, axis string) template.HTML {
 			bh = 1
 		}
 		x := float64(left) + float64(i)*slot + (slot-barW)/2
-		fmt.Fprintf(&b, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/></g>`,
+		fmt.Fprintf(b, `<g><title>%s</title><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/></g>`,
 			html.EscapeString(it.Title), x, float64(top+plotH)-bh, barW, bh, color)
 		if i%every == 0 {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="cv" text-anchor="middle">%s</text>`, x+barW/2, top+plotH+14, html.EscapeString(clip(it.Label, 12)))
+			fmt.Fprintf(b, `<text x="%.1f" y="%d" class="cv" text-anchor="middle">%s</text>`, x+barW/2, top+plotH+14, html.EscapeString(clip(it.Label, 12)))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="cl" text-anchor="middle">%s</text>`, left+plotW/2, h-6, html.EscapeString(axis))
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="cl" text-anchor="middle">%s</text>`, left+plotW/2, h-6, html.EscapeString(axis))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
