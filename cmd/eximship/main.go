@@ -44,6 +44,9 @@ type env struct {
 	log    *slog.Logger
 	// lookup reads the environment (os.LookupEnv; tests replace it).
 	lookup func(string) (string, bool)
+	// ctx, when set, is the parent of the command's context (tests cancel
+	// it instead of sending SIGTERM).
+	ctx context.Context
 	// collect, when set, receives a command's FlagSet at parseFlags, which
 	// then ends the command (for completion and help listings).
 	collect func(*flag.FlagSet)
@@ -245,7 +248,11 @@ func realMain(args []string, e *env) (code int) {
 			code = exitFailure
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	parent := context.Background()
+	if e.ctx != nil {
+		parent = e.ctx
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := c.run(ctx, e, args[1:])
 	if err == nil {

@@ -49,7 +49,7 @@ Problems in the input become documents with error.message and
 event.original; the exit status is 1 only when an input could not be read
 (the other inputs are still processed), 2 for bad flags.`
 
-const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.event.action == "rejected_rcpt")'
+const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.event.action == "rcpt-rejected")'
   eximship parse -timezone Europe/Berlin /var/log/exim4/mainlog.*.gz > docs.ndjson
   zcat rejectlog.1.gz | eximship parse -dataset reject -
   kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta

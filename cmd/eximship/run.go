@@ -82,9 +82,6 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	for _, w := range cfg.warnings {
 		log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
 	}
-	for _, w := range cfg.warnings {
-		log.Warn("configuration: "+w.Msg, "key", w.Key, "line", w.Line)
-	}
 
 	kc := cfg.kafkaConfig()
 	kc.Logger = log
