@@ -57,8 +57,12 @@ type Identity struct {
 // 5xx) may.
 type PreflightError struct {
 	Permanent bool
-	Msg       string
-	Err       error
+	// Refused: Elasticsearch answered and refused (credentials, missing
+	// privileges); otherwise it could not be reached or did not answer as
+	// Elasticsearch (eximship check's exit statuses 5 and 4).
+	Refused bool
+	Msg     string
+	Err     error
 }
 
 func (e *PreflightError) Error() string {
@@ -92,7 +96,7 @@ func Preflight(ctx context.Context, es Performer, address string, need Privilege
 	product := hdr.Get("X-Elastic-Product") == "Elasticsearch"
 	switch {
 	case status == http.StatusUnauthorized:
-		return id, nil, &PreflightError{Permanent: true,
+		return id, nil, &PreflightError{Permanent: true, Refused: true,
 			Msg: fmt.Sprintf("Elasticsearch at %s refused the credentials (401 Unauthorized: %s): check elasticsearch.username and password (or password_file), or api_key; with no credentials configured, the cluster requires some", redact.URL(address), esReason(body))}
 	case status == http.StatusOK && product:
 		var a struct {
@@ -148,7 +152,7 @@ func checkPrivileges(ctx context.Context, es Performer, id Identity, need Privil
 		return nil, &PreflightError{Msg: "checking privileges", Err: err}
 	}
 	if status != http.StatusOK {
-		return nil, &PreflightError{Permanent: status != 429 && status < 500,
+		return nil, &PreflightError{Permanent: status != 429 && status < 500, Refused: status == 401 || status == 403,
 			Msg: fmt.Sprintf("checking privileges: POST /_security/user/_has_privileges answered %d: %s", status, esReason(body))}
 	}
 	var res struct {
@@ -191,7 +195,7 @@ func checkPrivileges(ctx context.Context, es Performer, id Identity, need Privil
 	}
 	roles := append([]string(nil), id.Roles...)
 	sort.Strings(roles)
-	return warnings, &PreflightError{Permanent: true,
+	return warnings, &PreflightError{Permanent: true, Refused: true,
 		Msg: fmt.Sprintf("Elasticsearch user %s (roles: %s) lacks %s: grant the roles of docs/SECURITY.md", id.Username, strings.Join(roles, ", "), strings.Join(missing, "; "))}
 }
 

@@ -20,8 +20,12 @@ import (
 // missing topics, nothing listening) will not pass by retrying.
 type CheckError struct {
 	Permanent bool
-	Msg       string
-	Err       error
+	// Refused: the brokers answered and refused (SASL credentials, ACLs,
+	// missing topics); otherwise they could not be reached (eximship
+	// check's exit statuses 5 and 4).
+	Refused bool
+	Msg     string
+	Err     error
 }
 
 func (e *CheckError) Error() string {
@@ -76,7 +80,8 @@ func Preflight(ctx context.Context, cfg Config, extraTopics ...string) (Prefligh
 			continue
 		}
 		if g.Error != nil {
-			return res, &CheckError{Msg: fmt.Sprintf("describe consumer group %q", cfg.GroupID), Err: g.Error}
+			return res, &CheckError{Msg: fmt.Sprintf("describe consumer group %q", cfg.GroupID), Err: g.Error,
+				Refused: errors.Is(g.Error, kafkago.GroupAuthorizationFailed)}
 		}
 		res.GroupState = g.GroupState
 		for _, m := range g.Members {
@@ -110,7 +115,7 @@ func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return &CheckError{Permanent: true, Msg: "kafka topics", Err: err}
+		return &CheckError{Permanent: true, Refused: true, Msg: "kafka topics", Err: err}
 	}
 	return nil
 }
@@ -138,9 +143,10 @@ func explain(cfg Config, err error) error {
 	)
 	msg := err.Error()
 	perm := func(m string) error { return &CheckError{Permanent: true, Msg: m, Err: err} }
+	refused := func(m string) error { return &CheckError{Permanent: true, Refused: true, Msg: m, Err: err} }
 	switch {
 	case errors.Is(err, kafkago.SASLAuthenticationFailed):
-		return perm(fmt.Sprintf("Kafka refused the SASL credentials of user %q (%s): check kafka.sasl.username and the password", cfg.SASL.Username, cfg.SASL.Mechanism))
+		return refused(fmt.Sprintf("Kafka refused the SASL credentials of user %q (%s): check kafka.sasl.username and the password", cfg.SASL.Username, cfg.SASL.Mechanism))
 	case errors.Is(err, kafkago.UnsupportedSASLMechanism):
 		return perm(fmt.Sprintf("the Kafka listener at %s does not accept SASL mechanism %s: set kafka.sasl.mechanism to one it enables (sasl.enabled.mechanisms), or remove kafka.sasl for a listener without SASL", brokers, cfg.SASL.Mechanism))
 	case errors.Is(err, kafkago.IllegalSASLState):
@@ -169,7 +175,7 @@ func explain(cfg Config, err error) error {
 		}
 		return perm(fmt.Sprintf("the Kafka broker at %s closed the connection: %s", brokers, hint))
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &opErr) && opErr.Timeout()):
-		return &CheckError{Msg: fmt.Sprintf("no answer from the Kafka brokers %s in time", brokers), Err: err}
+		return &CheckError{Msg: fmt.Sprintf("no answer from the Kafka brokers %s in time: are they reachable, and Kafka listeners? (a server that is not Kafka, such as an HTTP port, or a TLS listener reached without kafka.tls, stays silent to Kafka's requests)", brokers), Err: err}
 	}
 	return err
 }
