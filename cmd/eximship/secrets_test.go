@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,9 +119,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	cases := []secretCase{
 		{name: "run with nothing reachable", args: []string{"run", "--config", offline}, want: "eximship run:"},
-		{name: "run with a config error", args: []string{"run", "--config", broken}, want: "4 problems"},
+		{name: "run with a config error", args: []string{"run", "--config", broken}, want: "3 problems"},
 		{name: "run with a literal alias password", args: []string{"run", "--config", alias}, want: "YAML alias"},
 		{name: "run with a secret given twice", args: []string{"run", "--config", twice}, want: "one way only"},
+		{name: "check with nothing reachable", args: []string{"check", "--config", offline, "--timeout", "3s"}, want: "FAILED  kafka"},
+		{name: "check --offline", args: []string{"check", "--offline", "--config", offline}, want: "is valid"},
+		{name: "check with a config error", args: []string{"check", "--config", broken}, want: "FAILED  config"},
+		{name: "check json", args: []string{"check", "--format", "json", "--config", twice}, want: `"status":"FAILED"`},
 		{name: "version", args: []string{"version"}, want: "eximship"},
 		{name: "parse", args: []string{"parse", "testdata/parse/mainlog"}, want: "event"},
 	}
@@ -144,6 +146,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			good := secretConfig(t, dir, "good.yml", brokers, esHost, topic, "")
 			cases = append(cases,
 				secretCase{name: "run against SASL-less Kafka", args: []string{"run", "--config", saslCfg}, integration: true, want: "kafka"},
+				secretCase{name: "check against SASL-less Kafka", args: []string{"check", "--config", saslCfg}, integration: true, want: "FAILED  kafka"},
+				secretCase{name: "check all reachable", args: []string{"check", "--config", good}, integration: true, want: "ok      elasticsearch"},
 				secretCase{name: "run started", args: []string{"run", "--config", good, "--progress", "always"}, integration: true,
 					stopAfter: "eximship run started", want: "eximship run started"},
 			)
@@ -167,24 +171,6 @@ func stackAddrs(t *testing.T) (string, string, bool) {
 	brokers := stacktest.KafkaBrokers(t)
 	es := stacktest.ElasticURL(t)
 	return strings.Join(brokers, ", "), es, true
-}
-
-// syncBuffer is a bytes.Buffer safe for the command's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // runCapture runs a case in-process and returns stdout and stderr together.
