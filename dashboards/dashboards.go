@@ -40,6 +40,7 @@ const MinKibanaVersion = "8.9.0"
 const (
 	LogsDataView       = "eximship-logs-exim"
 	DeadLetterDataView = "eximship-deadletter"
+	SourcesDataView    = "eximship-sources"
 	OverviewDashboard  = "eximship-overview"
 	RelayDashboard     = "eximship-relay-attempts"
 	MailFlowDashboard  = "eximship-mail-flow"
@@ -348,4 +349,16 @@ func RulesNDJSON() ([]byte, error) {
 		buf.WriteByte('\n')
 	}
 	return buf.Bytes(), nil
+}
+
+// TimeField returns the time field of a bundled data view ("" when it has
+// none or is not bundled): Kibana filters each Lens layer's time range on
+// its own data view's field.
+func TimeField(objs []Object, dataView string) string {
+	o, ok := Find(objs, "index-pattern", dataView)
+	if !ok {
+		return ""
+	}
+	s, _ := o.Attributes["timeFieldName"].(string)
+	return s
 }

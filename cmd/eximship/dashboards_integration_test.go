@@ -352,6 +352,11 @@ func shipDashboardLab(t *testing.T, dir string, tr *dashTruth) *indexed {
 	ix.deadLetter = len(dls)
 	esCount(t, esURL, "eximship-deadletter-"+ns) // refresh
 
+	// The per-source entity index, as run (sources.enabled) or
+	// `report --write-sources` writes it.
+	reportJSON(t, "--config", ix.cfgPath, "--since", ix.from.Format(time.RFC3339), "--until", ix.to.Format(time.RFC3339), "--write-sources")
+	esCount(t, esURL, "eximship-sources-"+ns) // refresh
+
 	// The rules' time field: event.ingested when the documents have it
 	// (split by the batches), else @timestamp (split by the lab's phases).
 	ingestMid := ix.mid
@@ -469,13 +474,18 @@ func bundledPanels(t *testing.T) ([]panel, map[string]lens.Context) {
 func (ix *indexed) rows(t *testing.T, p panel, c lens.Context) []lens.Row {
 	t.Helper()
 	c.From, c.To = ix.from, ix.to
+	objs, _ := dashboards.Objects()
+	c.TimeField = dashboards.TimeField(objs, p.dataView)
 	req, err := lens.Translate(p.attrs, "l1", c)
 	if err != nil {
 		t.Fatalf("%s/%s: %v", p.dashboard, p.id, err)
 	}
 	idx := "logs-exim.*-" + ix.ns
-	if p.dataView == dashboards.DeadLetterDataView {
+	switch p.dataView {
+	case dashboards.DeadLetterDataView:
 		idx = "eximship-deadletter-" + ix.ns
+	case dashboards.SourcesDataView:
+		idx = "eximship-sources-" + ix.ns
 	}
 	rows, err := req.Table(search(t, ix.esURL, idx, req.Body))
 	if err != nil {
@@ -514,6 +524,8 @@ func TestDashboardsAndRulesOnRealEximIntegration(t *testing.T) {
 func checkFields(t *testing.T, ix *indexed) {
 	logs := fieldCaps(t, ix.esURL, "logs-exim.*-"+ix.ns)
 	dead := fieldCaps(t, ix.esURL, "eximship-deadletter-"+ix.ns)
+	sources := fieldCaps(t, ix.esURL, "eximship-sources-"+ix.ns)
+	capsOf := map[string]map[string]fieldCap{dashboards.LogsDataView: logs, dashboards.DeadLetterDataView: dead, dashboards.SourcesDataView: sources}
 	check := func(where, field, op string, caps map[string]fieldCap) {
 		t.Helper()
 		c, ok := caps[field]
@@ -538,10 +550,7 @@ func checkFields(t *testing.T, ix *indexed) {
 	panels, _ := bundledPanels(t)
 	n := 0
 	for _, p := range panels {
-		caps := logs
-		if p.dataView == dashboards.DeadLetterDataView {
-			caps = dead
-		}
+		caps := capsOf[p.dataView]
 		l, _ := p.attrs.Layer("l1")
 		for f, op := range l.Fields() {
 			check(p.dashboard+"/"+p.id, f, op, caps)
@@ -571,9 +580,9 @@ func checkFields(t *testing.T, ix *indexed) {
 				check(o.ID+" query", f, "search", logs)
 			}
 		case "index-pattern":
-			caps := logs
-			if o.ID == dashboards.DeadLetterDataView {
-				caps = dead
+			caps := capsOf[o.ID]
+			if tf, _ := o.Attributes["timeFieldName"].(string); caps[tf].Type != "date" {
+				t.Errorf("%s: time field %q is %q in the live mapping, not a date", o.ID, tf, caps[tf].Type)
 			}
 			for _, k := range []string{"fieldAttrs", "fieldFormatMap"} {
 				for f := range o.Attributes[k].(map[string]any) {
@@ -872,6 +881,41 @@ func checkPanelsVersusReport(t *testing.T, ix *indexed) {
 	first := get["relay-mailfroms"][0]
 	if fmt.Sprint(first["ip"]) != best["source_ip"] || first["u"] != best["mail_froms"] {
 		t.Errorf("most distinct MAIL FROMs: dashboard %v, report %v", first, best)
+	}
+	// The per-source panels read the entity index: the same classifications
+	// and per-source figures as the report (one window holds the data,
+	// unless the test ran across midnight UTC).
+	if days := map[string]bool{ix.from.Add(time.Hour).Format("2006-01-02"): true, ix.to.Add(-time.Minute).Format("2006-01-02"): true}; len(days) == 1 {
+		classes := map[string][2]float64{}
+		for _, r := range get["relay-source-classes"] {
+			classes[fmt.Sprint(r["k"])] = [2]float64{r["u"].(float64), r["a"].(float64)}
+		}
+		for _, x := range rep["classifications"].([]any) {
+			m := x.(map[string]any)
+			want := [2]float64{m["source_ips"].(float64), m["attempts"].(float64)}
+			if want[0] == 0 {
+				continue
+			}
+			if got := classes[m["classification"].(string)]; got != want {
+				t.Errorf("classification %v: dashboard (source IPs, attempts) %v, report %v", m["classification"], got, want)
+			}
+		}
+		bySource := map[string]lens.Row{}
+		for _, r := range get["relay-source-table"] {
+			bySource[fmt.Sprint(r["ip"])] = r
+		}
+		for _, x := range rep["sources"].([]any) {
+			m := x.(map[string]any)
+			r := bySource[m["source_ip"].(string)]
+			if r == nil || r["k"] != m["classification"] || r["a"] != m["attempts"] || r["f"] != m["mail_froms"] || r["d"] != m["recipient_domains"] {
+				t.Errorf("source %v: dashboard %v, report %v", m["source_ip"], r, m)
+			}
+		}
+		if len(classes) == 0 {
+			t.Error("no classified sources on the dashboard")
+		}
+	} else {
+		t.Logf("the data spans two UTC days: the entity index holds two windows, the per-source comparison is skipped")
 	}
 	t.Logf("dashboard and report agree: %v relay attempts from %v IPs", rep["relay_attempts"], rep["source_ips"])
 }

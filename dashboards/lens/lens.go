@@ -539,6 +539,17 @@ func (r *Request) Table(resp []byte) ([]Row, error) {
 			metrics = append(metrics, c)
 		}
 	}
+	if aggs, _ := r.Body["aggs"].(map[string]any); res.Aggregations == nil && len(aggs) > 0 {
+		// No index matched (ignore_unavailable): Lens shows "No results".
+		if len(buckets) > 0 {
+			return nil, nil
+		}
+		row := Row{}
+		for _, m := range metrics {
+			row[m.ID] = nil
+		}
+		return []Row{row}, nil
+	}
 	var rows []Row
 	var walk func(level int, aggs map[string]json.RawMessage, docCount int64, row Row) error
 	walk = func(level int, aggs map[string]json.RawMessage, docCount int64, row Row) error {

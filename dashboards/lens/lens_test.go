@@ -176,3 +176,27 @@ func TestAutoInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestNoIndex: a search over no index (ignore_unavailable) answers without
+// aggregations; the table is empty, a metric empty, as Lens shows them.
+func TestNoIndex(t *testing.T) {
+	empty := `{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"total":{"value":0,"relation":"eq"},"max_score":0,"hits":[]}}`
+	a := attrs(t, "", []string{"d", "u"}, map[string]string{"d": cTermsU, "u": cUnique})
+	r, err := Translate(a, "l1", ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := r.Table([]byte(empty)); err != nil || len(rows) != 0 {
+		t.Errorf("rows %v, %v", rows, err)
+	}
+	a = attrs(t, "", []string{"u"}, map[string]string{"u": cUnique})
+	r, _ = Translate(a, "l1", ctx)
+	if rows, err := r.Table([]byte(empty)); err != nil || len(rows) != 1 || rows[0]["u"] != nil {
+		t.Errorf("rows %v, %v", rows, err)
+	}
+	a = attrs(t, "", []string{"n"}, map[string]string{"n": cCount})
+	r, _ = Translate(a, "l1", ctx)
+	if rows, err := r.Table([]byte(empty)); err != nil || len(rows) != 1 || rows[0]["n"] != nil {
+		t.Errorf("rows %v, %v", rows, err)
+	}
+}

@@ -51,12 +51,13 @@ func main() {
 }
 
 type renderer struct {
-	es, logs, dead string
-	from, to       time.Time
+	es, logs, dead, sources string
+	objs                    []dashboards.Object
+	from, to                time.Time
 }
 
 func run(es, ns, out string, since time.Duration) error {
-	r := &renderer{es: strings.TrimRight(es, "/"), logs: "logs-exim.*-" + ns, dead: "eximship-deadletter-" + ns}
+	r := &renderer{es: strings.TrimRight(es, "/"), logs: "logs-exim.*-" + ns, dead: "eximship-deadletter-" + ns, sources: "eximship-sources-" + ns}
 	if err := r.timeRange(since); err != nil {
 		return err
 	}
@@ -64,6 +65,7 @@ func run(es, ns, out string, since time.Duration) error {
 	if err != nil {
 		return err
 	}
+	r.objs = objs
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -246,13 +248,17 @@ func (r *renderer) lensPanel(pm map[string]any, ctx lens.Context, title string, 
 	if err != nil {
 		return nil, err
 	}
+	ctx.TimeField = dashboards.TimeField(r.objs, dv)
 	req, err := lens.Translate(a, "l1", ctx)
 	if err != nil {
 		return nil, err
 	}
 	idx := r.logs
-	if dv == dashboards.DeadLetterDataView {
+	switch dv {
+	case dashboards.DeadLetterDataView:
 		idx = r.dead
+	case dashboards.SourcesDataView:
+		idx = r.sources
 	}
 	resp, err := r.search(idx, req.Body)
 	if err != nil {
