@@ -414,3 +414,24 @@ func TestSlotOf(t *testing.T) {
 		}
 	}
 }
+
+// The JSON of a report reads back into the same report.
+func TestReportJSONRoundTrip(t *testing.T) {
+	rep, err := Compute(Config{LocalDomains: []string{"example.org"}, Since: time.UnixMilli(t0), Until: time.UnixMilli(t0 + 3600e3)}, scenario())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(rep)
+	var back Report
+	if err := json.Unmarshal(a, &back); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&back)
+	if string(a) != string(b) {
+		t.Errorf("round trip:\n%s\n%s", a, b)
+	}
+	var bad Time
+	if bad.UnmarshalJSON([]byte(`"yesterday"`)) == nil || bad.UnmarshalJSON([]byte(`12`)) == nil {
+		t.Error("invalid times accepted")
+	}
+}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -87,6 +88,20 @@ func (t Time) String() string { return t.T().Format(TimeLayout) }
 // MarshalJSON implements json.Marshaler.
 func (t Time) MarshalJSON() ([]byte, error) {
 	return strconv.AppendQuote(nil, t.String()), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler (RFC 3339).
+func (t *Time) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("time %s: %w", b, err)
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = Time(v.UnixMilli())
+	return nil
 }
 
 func timePtr(ms int64) *Time { t := Time(ms); return &t }
