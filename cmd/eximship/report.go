@@ -50,7 +50,8 @@ input has no main-log entry in the window. docs/REPORT.md defines every
 figure, the classification and the campaign rules.
 
 Exit status: 0 on success, 1 when an input cannot be read or Elasticsearch
-fails, 2 for bad flags, 3 for a missing or invalid configuration file.`
+fails, 2 for bad flags, 3 for a missing or invalid configuration file, 4
+when Elasticsearch cannot be reached, 5 when it refuses the credentials.`
 
 const reportExamples = `  eximship report /var/log/exim4/mainlog /var/log/exim4/mainlog.*.gz
   eximship report --local-domain example.org --format json mainlog rejectlog
@@ -188,7 +189,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 				printStats(e.stderr, "write-sources", st)
 			}
 			if err != nil {
-				return err
+				return esExit(err)
 			}
 			e.log.Info("entity index rewritten", "index", analysis.SourcesIndex(ns), "documents", n,
 				"windows", len(analysis.Windows(since, until, o.window)))
@@ -198,7 +199,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 			printStats(e.stderr, "report", st)
 		}
 		if err != nil {
-			return err
+			return esExit(err)
 		}
 		facts = f
 	} else {
@@ -213,6 +214,20 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return writeReport(e, o, rep, loc)
+}
+
+// esExit gives an Elasticsearch failure its exit status: 4 when it did not
+// answer, 5 when it refused the credentials, else 1.
+func esExit(err error) error {
+	var un *esreport.UnreachableError
+	var he *esreport.HTTPError
+	switch {
+	case errors.As(err, &un):
+		return &exitError{code: exitUnreachable, err: err}
+	case errors.As(err, &he) && he.Refused():
+		return &exitError{code: exitRefused, err: err}
+	}
+	return err
 }
 
 func printStats(w io.Writer, what string, st esreport.Stats) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +39,23 @@ func TestReportUsageErrors(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, nil, "report", "--config", cfg); code != exitConfig || !strings.Contains(errs, "elasticsearch") {
 		t.Errorf("config without elasticsearch: exit %d, %s", code, errs)
+	}
+	// Nobody listens: unreachable (4); a 401: refused (5).
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}`))
+	}))
+	defer refuse.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	for url, want := range map[string]int{dead.URL: exitUnreachable, refuse.URL: exitRefused} {
+		if err := os.WriteFile(cfg, []byte("elasticsearch:\n  addresses: ["+url+"]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := runCmd(t, nil, "report", "--config", cfg); code != want {
+			t.Errorf("Elasticsearch at %s: exit %d (%s), want %d", url, code, errs, want)
+		}
 	}
 }
 

@@ -311,17 +311,38 @@ func post(ctx context.Context, es Doer, path, contentType string, body []byte) (
 	req.Header.Set("Content-Type", contentType)
 	res, err := es.Perform(req)
 	if err != nil {
-		return nil, err
+		return nil, &UnreachableError{Err: err}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
 	if err != nil {
-		return nil, fmt.Errorf("read answer: %w", err)
+		return nil, &UnreachableError{Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, errorText(data))
+		return nil, &HTTPError{Status: res.StatusCode, Reason: errorText(data)}
 	}
 	return data, nil
+}
+
+// UnreachableError is a request that got no answer: connection refused,
+// DNS, TLS, timeout.
+type UnreachableError struct{ Err error }
+
+func (e *UnreachableError) Error() string { return "Elasticsearch unreachable: " + e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// HTTPError is an answer other than 200.
+type HTTPError struct {
+	Status int
+	Reason string
+}
+
+func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Reason) }
+
+// Refused reports whether Elasticsearch refused the credentials or their
+// privileges (401, 403).
+func (e *HTTPError) Refused() bool {
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 }
 
 // errorText extracts Elasticsearch's error type and reason from an error
