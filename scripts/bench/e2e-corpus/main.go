@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"regexp"
@@ -27,6 +28,7 @@ func main() {
 	log.SetFlags(0)
 	seed := flag.String("seed", "", "real Exim main log to repeat (required)")
 	n := flag.Int("lines", 1_000_000, "lines to write (at least)")
+	remap := flag.Bool("remap-ips", false, "give every copy its own client addresses (127.a.b.c of copy k becomes a distinct address per k), for high-cardinality figures")
 	flag.Parse()
 	b, err := os.ReadFile(*seed)
 	if err != nil || len(b) == 0 {
@@ -43,7 +45,11 @@ func main() {
 	for c, total := 0, 0; total < *n; c++ {
 		shift := time.Duration(c) * span
 		for _, l := range lines {
-			w.Write(shiftLine(l, shift))
+			l = shiftLine(l, shift)
+			if *remap {
+				l = remapIPs(l, c)
+			}
+			w.Write(l)
 			w.WriteByte('\n')
 			total++
 		}
@@ -51,6 +57,28 @@ func main() {
 	if err := w.Flush(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+var loopback = regexp.MustCompile(`\b127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\b`)
+
+// remapIPs rewrites every 127.a.b.c of copy k to an address of its own:
+// (10 + 3*(k/256) + a).(k%256).b.c, distinct for every (k, a, b, c) with a
+// below 3 and k below 20,000.
+func remapIPs(l []byte, k int) []byte {
+	if !bytes.Contains(l, []byte("127.")) {
+		return l
+	}
+	return loopback.ReplaceAllFunc(l, func(ip []byte) []byte {
+		m := loopback.FindSubmatch(ip)
+		a := 0
+		for _, c := range m[1] {
+			a = a*10 + int(c-'0')
+		}
+		if a > 2 {
+			return ip
+		}
+		return fmt.Appendf(nil, "%d.%d.%s.%s", 10+3*(k/256)+a, k%256, m[2], m[3])
+	})
 }
 
 func lineTime(l []byte) (time.Time, bool) {
