@@ -59,29 +59,12 @@ type entity struct {
 		IP []string `json:"ip"`
 	} `json:"related"`
 	Exim struct {
-		Relay entityRelay `json:"relay"`
+		// Relay is the source's figures, as in the report's sources.
+		Relay Source `json:"relay"`
 	} `json:"exim"`
 	Labels struct {
 		Namespace string `json:"namespace"`
 	} `json:"labels"`
-}
-
-type entityRelay struct {
-	Classification         string `json:"classification"`
-	Attempts               int64  `json:"attempts"`
-	Sessions               int    `json:"sessions"`
-	SessionsExact          bool   `json:"sessions_exact"`
-	MailFroms              int    `json:"mail_froms"`
-	Recipients             int    `json:"recipients"`
-	RecipientDomains       int    `json:"recipient_domains"`
-	NullSenderAttempts     int64  `json:"null_sender_attempts"`
-	ForgedLocalAttempts    int64  `json:"forged_local_sender_attempts"`
-	AdminSenderAttempts    int64  `json:"admin_sender_attempts"`
-	MaxSendersPerRecipient int    `json:"max_senders_per_recipient"`
-	MaxPairAttempts        int64  `json:"max_pair_attempts"`
-	FirstSeen              Time   `json:"first_seen"`
-	LastSeen               Time   `json:"last_seen"`
-	SeenOnce               bool   `json:"seen_once"`
 }
 
 // ECSVersion is the ECS version of the entity documents.
@@ -101,13 +84,7 @@ func EntityDocs(rep *Report, namespace string, start, end, now time.Time) ([]Ent
 		e.Source.IP, e.Source.Address = s.SourceIP, s.SourceIP
 		e.Related.IP = []string{s.SourceIP}
 		e.Labels.Namespace = namespace
-		e.Exim.Relay = entityRelay{
-			Classification: s.Classification, Attempts: s.Attempts, Sessions: s.Sessions, SessionsExact: s.SessionsExact,
-			MailFroms: s.MailFroms, Recipients: s.Recipients, RecipientDomains: s.RecipientDomains,
-			NullSenderAttempts: s.NullSenderAtt, ForgedLocalAttempts: s.ForgedLocalAtt, AdminSenderAttempts: s.AdminSenderAtt,
-			MaxSendersPerRecipient: s.MaxSendersPerRecipient, MaxPairAttempts: s.MaxPairAttempts,
-			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, SeenOnce: s.SeenOnce,
-		}
+		e.Exim.Relay = s
 		b, err := json.Marshal(&e)
 		if err != nil {
 			return nil, err
