@@ -377,6 +377,9 @@ func (r *renderer) lensPanel(pm map[string]any, ctx lens.Context, title string, 
 // tablePanel draws rows as a table: one text mark, row × column.
 func tablePanel(title string, cols []string, rows []any, width, height int) map[string]any {
 	maxRows := max(1, (height-20)/16)
+	// Values and header labels cut to their column's width (about 6.5 px a
+	// character).
+	maxChars := max(6, width/max(1, len(cols))*10/65)
 	var vals []any
 	for i, r := range rows {
 		if i >= maxRows {
@@ -389,8 +392,8 @@ func tablePanel(title string, cols []string, rows []any, width, height int) map[
 			if f, ok := v.(float64); ok {
 				s = strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
 			}
-			if len(s) > 48 {
-				s = s[:47] + "…"
+			if r := []rune(s); len(r) > maxChars {
+				s = string(r[:maxChars-1]) + "…"
 			}
 			vals = append(vals, map[string]any{"row": i, "col": fmt.Sprintf("%d %s", j, c), "v": s})
 		}
@@ -399,8 +402,6 @@ func tablePanel(title string, cols []string, rows []any, width, height int) map[
 	for j, c := range cols {
 		sortCols[j] = fmt.Sprintf("%d %s", j, c)
 	}
-	// Header labels cut to their column's width (about 6.5 px a character).
-	maxChars := max(6, width/max(1, len(cols))*10/65)
 	labelExpr := fmt.Sprintf("truncate(slice(datum.label, indexof(datum.label, ' ') + 1), %d)", maxChars)
 	return map[string]any{"title": title, "width": width, "height": min(height, 20+16*len(rows)), "data": map[string]any{"values": vals},
 		"mark": map[string]any{"type": "text", "align": "left", "fontSize": 11, "dx": -40},
