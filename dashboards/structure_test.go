@@ -480,22 +480,13 @@ func checkLens(t *testing.T, where string, a *lens.Attributes) {
 // the numbers test) understands; the translation fails on formula,
 // last_value, multi_terms, ES|QL and friends.
 func TestEveryLayerTranslates(t *testing.T) {
-	_, ds := dashboardsOf(t)
 	n := 0
-	for _, o := range ds {
-		for _, p := range panels(t, o) {
-			if p["type"] != "lens" {
-				continue
-			}
-			a := lensAttributes(t, p)
-			for _, l := range a.LayerIDs() {
-				if _, err := lens.Translate(a, l, lens.Context{TimeField: "@timestamp"}); err != nil {
-					t.Errorf("%s panel %v: %v", o.ID, p["panelIndex"], err)
-				}
-				n++
-			}
+	eachLayer(t, func(o Object, p map[string]any, a *lens.Attributes, lid string) {
+		if _, err := lens.Translate(a, lid, lens.Context{TimeField: "@timestamp"}); err != nil {
+			t.Errorf("%s panel %v: %v", o.ID, p["panelIndex"], err)
 		}
-	}
+		n++
+	})
 	if n < 40 {
 		t.Errorf("only %d Lens layers", n)
 	}
@@ -509,7 +500,7 @@ func TestEveryLayerTranslates(t *testing.T) {
 // splits its counts by data_stream.dataset. Every saved search has the
 // filter too.
 func TestOneCountPerRejection(t *testing.T) {
-	objs, ds := dashboardsOf(t)
+	objs, _ := dashboardsOf(t)
 	for _, o := range objs {
 		if o.Type != "dashboard" && o.Type != "search" {
 			continue
@@ -518,6 +509,26 @@ func TestOneCountPerRejection(t *testing.T) {
 			t.Errorf("%s %s: no data_stream.dataset: exim.main filter", o.Type, o.ID)
 		}
 	}
+	eachLayer(t, func(o Object, p map[string]any, a *lens.Attributes, lid string) {
+		l, _ := a.Layer(lid)
+		if !l.IgnoreGlobalFilters {
+			return
+		}
+		dv, _ := a.DataViewID(lid)
+		_, splitsByDataset := l.Fields()["data_stream.dataset"]
+		q := a.State.Query.Query
+		pipelineOnly := strings.HasPrefix(q, `event.kind:"pipeline_error"`)
+		if dv != DeadLetterDataView && dv != SourcesDataView && !splitsByDataset && !pipelineOnly {
+			t.Errorf("%s panel %v ignores the dashboard's dataset filter and may count rejections twice", o.ID, p["panelIndex"])
+		}
+	})
+}
+
+// eachLayer calls f for every layer of every Lens panel of every bundled
+// dashboard.
+func eachLayer(t *testing.T, f func(o Object, p map[string]any, a *lens.Attributes, layer string)) {
+	t.Helper()
+	_, ds := dashboardsOf(t)
 	for _, o := range ds {
 		for _, p := range panels(t, o) {
 			if p["type"] != "lens" {
@@ -525,17 +536,7 @@ func TestOneCountPerRejection(t *testing.T) {
 			}
 			a := lensAttributes(t, p)
 			for _, lid := range a.LayerIDs() {
-				l, _ := a.Layer(lid)
-				if !l.IgnoreGlobalFilters {
-					continue
-				}
-				dv, _ := a.DataViewID(lid)
-				_, splitsByDataset := l.Fields()["data_stream.dataset"]
-				q := a.State.Query.Query
-				pipelineOnly := strings.HasPrefix(q, `event.kind:"pipeline_error"`)
-				if dv != DeadLetterDataView && dv != SourcesDataView && !splitsByDataset && !pipelineOnly {
-					t.Errorf("%s panel %v ignores the dashboard's dataset filter and may count rejections twice", o.ID, p["panelIndex"])
-				}
+				f(o, p, a, lid)
 			}
 		}
 	}

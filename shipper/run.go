@@ -362,7 +362,7 @@ func (p *Pipeline) write(ctx context.Context, docs []Doc) error {
 				p.cfg.Observer.Retried(n, c)
 			}
 			clear(causes)
-			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+			if err := Sleep(ctx, p.backoff(attempt)); err != nil {
 				return fmt.Errorf("write abandoned with %d documents pending: %w", len(pending), err)
 			}
 		}
@@ -468,7 +468,7 @@ func (p *Pipeline) alarm(cause string, docs int, reason string) {
 func (p *Pipeline) deadLetter(ctx context.Context, dls []DeadLetter) error {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+			if err := Sleep(ctx, p.backoff(attempt)); err != nil {
 				return fmt.Errorf("dead letters abandoned (%d): %w", len(dls), err)
 			}
 		}
@@ -510,7 +510,8 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx is done (then it returns ctx.Err()).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

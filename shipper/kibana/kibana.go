@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/redact"
 )
 
@@ -139,12 +140,11 @@ func (c Config) LogValue() slog.Value {
 
 // Client talks to one Kibana.
 type Client struct {
-	c     Config
-	base  *url.URL
-	http  *http.Client
-	auth  string
-	log   *slog.Logger
-	sleep func(context.Context, time.Duration) error
+	c    Config
+	base *url.URL
+	http *http.Client
+	auth string
+	log  *slog.Logger
 }
 
 // New checks c, reads the secret files and the CA file, and returns a
@@ -202,7 +202,7 @@ func New(c Config) (*Client, error) {
 		}
 		tr = t
 	}
-	cl := &Client{c: c, base: base, http: &http.Client{Transport: tr, Timeout: c.Timeout}, log: c.Logger, sleep: sleepCtx}
+	cl := &Client{c: c, base: base, http: &http.Client{Transport: tr, Timeout: c.Timeout}, log: c.Logger}
 	switch {
 	case c.APIKey != "":
 		key := c.APIKey
@@ -214,17 +214,6 @@ func New(c Config) (*Client, error) {
 		cl.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password))
 	}
 	return cl, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Status is what GET /api/status says.
@@ -284,7 +273,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 			return Status{}, err
 		}
 		c.log.Info("Kibana is not ready yet, waiting", "attempt", attempt, "retry_in", wait, "reason", err)
-		if err := c.sleep(ctx, wait); err != nil {
+		if err := shipper.Sleep(ctx, wait); err != nil {
 			return Status{}, err
 		}
 		wait = min(2*wait, 16*c.c.RetryBackoff)
@@ -632,7 +621,7 @@ func (c *Client) do(ctx context.Context, method, p string, body []byte, ctype st
 			reason = err.Error()
 		}
 		c.log.Warn("Kibana request failed, retrying", "method", method, "path", p, "reason", reason, "attempt", attempt+1, "retry_in", wait)
-		if err := c.sleep(ctx, wait); err != nil {
+		if err := shipper.Sleep(ctx, wait); err != nil {
 			return 0, nil, err
 		}
 		wait = min(2*wait, 16*c.c.RetryBackoff)
