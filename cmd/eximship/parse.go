@@ -75,6 +75,7 @@ type parseOptions struct {
 	host      string
 	withMeta  bool
 	perLine   bool
+	keepOrig  bool
 	cpuprof   string
 	workers   int
 	sessions  bool
@@ -88,6 +89,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.dataset, "dataset", "", "force the `dataset` of every document: main, reject or panic (default: from the file name, the syslog severity or the entry)")
 	fs.StringVar(&o.host, "host", defaultParseHost(), "host.name of entries whose transport names none (plain log lines); \"\" leaves it out (default: this machine's host name)")
 	fs.BoolVar(&o.withMeta, "with-meta", false, `wrap each document as {"_id":...,"_index":...,"_source":{...}}`)
+	fs.BoolVar(&o.keepOrig, "keep-original", false, "keep event.original on every document, as exim.keep_original: true does (default: only on documents that do not hold every word of their line, and on error documents)")
 	fs.BoolVar(&o.perLine, "per-line", false, "frame every line on its own, as run does with a topic fed one line per message (no multi-line reject entries, no reassembly of syslog pieces)")
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse and encode on `n` goroutines (1: all on one; the output is the same)")
 	fs.BoolVar(&o.sessions, "sessions", true, "group the lines of each SMTP connection (exim.session.*); -sessions=false leaves them out")
@@ -130,7 +132,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host, NoSessions: !o.sessions,
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host, NoSessions: !o.sessions, KeepOriginal: o.keepOrig,
 		Enrich: enrich.Config{LocalDomains: localDomains, OwnHostnames: ownHostnames, AdminLocalParts: adminLocalParts}}
 	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}

@@ -75,7 +75,7 @@ func originals(ds []map[string]any) []string {
 }
 
 func TestParsePlainAndGzip(t *testing.T) {
-	code, out, errs := runCmd(t, nil, "parse", td+"mainlog")
+	code, out, errs := runCmd(t, nil, "parse", "-keep-original", td+"mainlog")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -103,7 +103,7 @@ func TestParsePlainAndGzip(t *testing.T) {
 	}
 
 	// mainlog.1 is the same content gzip-compressed, without a .gz name.
-	code, out, errs = runCmd(t, nil, "parse", td+"mainlog.1")
+	code, out, errs = runCmd(t, nil, "parse", "-keep-original", td+"mainlog.1")
 	if code != 0 {
 		t.Fatalf("gzip: exit %d: %s", code, errs)
 	}
@@ -151,7 +151,7 @@ func TestParseStdin(t *testing.T) {
 }
 
 func TestParseRejectLog(t *testing.T) {
-	code, out, errs := runCmd(t, nil, "parse", td+"rejectlog")
+	code, out, errs := runCmd(t, nil, "parse", "-keep-original", td+"rejectlog")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -174,7 +174,7 @@ func TestParseRejectLog(t *testing.T) {
 }
 
 func TestParseSyslog(t *testing.T) {
-	code, out, errs := runCmd(t, nil, "parse", "-timezone", "Europe/Berlin", td+"syslog.log")
+	code, out, errs := runCmd(t, nil, "parse", "-keep-original", "-timezone", "Europe/Berlin", td+"syslog.log")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -210,7 +210,7 @@ func TestParseSyslog(t *testing.T) {
 }
 
 func TestParseEnvelopes(t *testing.T) {
-	code, out, errs := runCmd(t, nil, "parse", td+"filebeat.ndjson")
+	code, out, errs := runCmd(t, nil, "parse", "-keep-original", td+"filebeat.ndjson")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -338,7 +338,7 @@ func TestParsePoisonAndLongLines(t *testing.T) {
 	if err := os.WriteFile(f, in.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := runCmd(t, nil, "parse", "-with-meta", f)
+	code, out, errs := runCmd(t, nil, "parse", "-keep-original", "-with-meta", f)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -522,5 +522,27 @@ func TestParseWriteErrorParallel(t *testing.T) {
 	code := realMain([]string{"parse", "-workers", "2", "-", td + "mainlog"}, &env{stdin: strings.NewReader(big), stdout: failWriter{}, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))})
 	if code != 1 || !strings.Contains(errb.String(), "write output") {
 		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestParseKeepOriginal: by default a line the document holds entirely
+// goes without event.original; -keep-original keeps it on every document.
+func TestParseKeepOriginal(t *testing.T) {
+	in := "2024-06-29 16:04:19 1rABCD-000123-AB Completed\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"parse"}, ""},
+		{[]string{"parse", "-keep-original"}, strings.TrimSuffix(in, "\n")},
+	} {
+		code, out, errs := runCmd(t, strings.NewReader(in), tc.args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
+		}
+		ds := docs(t, out)
+		if len(ds) != 1 || strField(ds[0], "event.original") != tc.want || strField(ds[0], "email.local_id") != "1rABCD-000123-AB" {
+			t.Errorf("%v: %v", tc.args, ds)
+		}
 	}
 }

@@ -91,6 +91,13 @@ type Config struct {
 	// NoSessions turns session tracking off: no exim.session fields.
 	// Default: false (sessions are tracked).
 	NoSessions bool
+	// KeepOriginal keeps event.original (the input as received) on every
+	// document. Default: false: event.original is written only where the
+	// parsed fields may not hold everything the entry said (the entry
+	// could not be parsed completely, or a word of it is missing from the
+	// document: see Holds); error documents always keep it, and dead
+	// letters always hold the original.
+	KeepOriginal bool
 }
 
 // Defaults.
@@ -402,8 +409,6 @@ func (p *Exim) ParseEntry(e *frame.Entry, fallback time.Time, r *exim.Record) {
 	if !p.cfg.NoEnrich {
 		p.enricher.Apply(r)
 	}
-	// event.original is the input as received, syslog header included.
-	r.Original = e.Original
 	if r.PID == 0 {
 		r.PID = e.PID
 	}
@@ -421,8 +426,19 @@ func (p *Exim) ParseEntry(e *frame.Entry, fallback time.Time, r *exim.Record) {
 // dst and returns it with its data stream.
 func (p *Exim) EncodeEntry(dst []byte, e *frame.Entry, r *exim.Record) ([]byte, string) {
 	d := e.Dataset
+	// event.original is the input as received, syslog header included:
+	// on every document with KeepOriginal, else only where the parse
+	// failed or the document misses a word of the entry (original.go).
+	r.Original = nil
+	if p.cfg.KeepOriginal || r.Err != nil {
+		r.Original = e.Original
+	}
 	start := len(dst)
 	dst = r.AppendJSON(dst)
+	if r.Original == nil && !Holds(e.Text, dst[start:], r.Has(exim.FlagOwnTime)) {
+		r.Original = e.Original
+		dst = r.AppendJSON(dst[:start])
+	}
 	if p.cfg.CheckJSON && !json.Valid(dst[start:]) {
 		msg := "the parser made an invalid JSON document"
 		if r.Err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/exim"
@@ -70,8 +71,17 @@ func doc(t *testing.T, d shipper.Doc) map[string]any {
 	if d.ID != shipper.DocID(d.Pos, d.Entry) {
 		t.Errorf("id %q does not derive from %v/%d", d.ID, d.Pos, d.Entry)
 	}
-	if _, ok := get(m, "event", "original").(string); !ok {
-		t.Errorf("no event.original in %s", d.Body)
+	// event.original, when written, is the input (as valid UTF-8); error
+	// documents always have it; Doc.Original (for dead letters) always.
+	if o, ok := get(m, "event", "original").(string); ok {
+		if utf8.Valid(d.Original) && o != string(d.Original) {
+			t.Errorf("event.original %q, input %q", o, d.Original)
+		}
+	} else if get(m, "error", "message") != nil {
+		t.Errorf("error document without event.original: %s", d.Body)
+	}
+	if len(d.Original) == 0 {
+		t.Errorf("no Doc.Original for %s", d.Body)
 	}
 	return m
 }
@@ -96,7 +106,7 @@ const rejectEntry = "2024-06-29 16:04:19 H=(x) [10.0.0.1] F=<a@b.example> reject
 	"  Subject: hello"
 
 func TestProcessDocuments(t *testing.T) {
-	p := newProc(t, Config{})
+	p := newProc(t, Config{KeepOriginal: true})
 	for _, tc := range []struct {
 		name     string
 		value    string
