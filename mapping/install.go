@@ -128,6 +128,14 @@ type Options struct {
 	DisableILM bool
 	// Features, when not nil, are used instead of calling Detect.
 	Features *Features
+	// Storage, when set, is the storage of the logs-exim data streams;
+	// default: the best one the cluster applies (DetectStorage), or
+	// StorageStored when detection fails.
+	Storage Storage
+	// Scope, when set, installs private copies of the templates for the
+	// data streams of this namespace only (see Scoped), for tests and
+	// benchmarks on a shared cluster.
+	Scope string
 }
 
 // Result says what Install did.
@@ -138,8 +146,14 @@ type Result struct {
 	DetectError error
 	// ILMPolicy is the policy referenced ("" when none).
 	ILMPolicy string
-	Installed []string
-	Skipped   []string
+	// Storage is the storage chosen (or forced by Options.Storage), with
+	// the better ones the cluster refused.
+	Storage StorageChoice
+	// StorageError is set when no storage could be detected; the portable
+	// StorageStored is then used.
+	StorageError error
+	Installed    []string
+	Skipped      []string
 }
 
 // Install writes the templates (and the ILM policy) the cluster lacks,
@@ -161,9 +175,25 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 			res.ILMPolicy = DefaultILMPolicy
 		}
 	}
-	ts, err := Templates(res.ILMPolicy)
+	if o.Storage != "" {
+		if _, _, err := o.Storage.Settings(); err != nil {
+			return res, err
+		}
+		res.Storage = StorageChoice{Storage: o.Storage}
+	} else {
+		res.Storage, res.StorageError = DetectStorage(ctx, es, nil)
+		if res.StorageError != nil {
+			res.Storage.Storage = StorageStored
+		}
+	}
+	ts, err := TemplatesFor(res.ILMPolicy, res.Storage.Storage)
 	if err != nil {
 		return res, err
+	}
+	if o.Scope != "" {
+		if ts, err = Scoped(ts, o.Scope); err != nil {
+			return res, err
+		}
 	}
 	if res.ILMPolicy != "" && res.ILMPolicy != DefaultILMPolicy {
 		status, body, err := do(ctx, es, http.MethodGet, "/_ilm/policy/"+res.ILMPolicy, nil)
@@ -220,6 +250,11 @@ func needsWrite(ctx context.Context, es Performer, t Template, overwrite bool) (
 	if overwrite {
 		return v <= t.Version(), nil
 	}
+	if st := t.storage(); st != "" && v == t.Version() {
+		// another storage installed (the cluster's licence changed, or
+		// another eximship chose differently): ours is what applies now
+		return installedStorage(body, t.Name) != st, nil
+	}
 	return v < t.Version(), nil
 }
 
@@ -256,13 +291,18 @@ func installedVersion(kind, name string, body []byte) (int, error) {
 }
 
 // Missing returns the templates (kind/name) that Install would write
-// without Overwrite, given the features: missing or older than eximship's.
+// without Overwrite, given the features and the storage the cluster
+// applies: missing, older than eximship's, or another storage.
 func Missing(ctx context.Context, es Performer, f Features) ([]string, error) {
 	policy := ""
 	if f.ILM {
 		policy = DefaultILMPolicy
 	}
-	ts, err := Templates(policy)
+	st, err := DetectStorage(ctx, es, nil)
+	if err != nil {
+		st.Storage = StorageStored
+	}
+	ts, err := TemplatesFor(policy, st.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -4,16 +4,22 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
 
 // fakeES answers GET/PUT of templates from an in-memory store.
 type fakeES struct {
-	plugins string            // answer to GET _nodes/plugins
-	stored  map[string]string // path -> body as GET answers it
-	log     []string          // "METHOD path"
-	failPut string            // path whose PUT fails
+	// simulate names the recorded answer (testdata/simulate/<name>.json)
+	// to POST _index_template/_simulate per storage asked; default: the
+	// test node's answers
+	simulate map[Storage]string
+	plugins  string            // answer to GET _nodes/plugins
+	stored   map[string]string // path -> body as GET answers it
+	log      []string          // "METHOD path"
+	failPut  string            // path whose PUT fails
 }
 
 func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
@@ -27,6 +33,28 @@ func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
 			return answer(403, `{"error":"forbidden"}`)
 		}
 		return answer(200, f.plugins)
+	case r.Method == http.MethodPost && r.URL.Path == "/_index_template/_simulate":
+		b, _ := io.ReadAll(r.Body)
+		s := StorageStored
+		switch {
+		case strings.Contains(string(b), `"mode":"logsdb"`):
+			s = StorageLogsDB
+		case strings.Contains(string(b), `"source":{"mode":"synthetic"}`):
+			s = StorageSynthetic
+		}
+		name := f.simulate[s]
+		if name == "" {
+			name = "node-8.19.7-integtest-" + string(s)
+		}
+		a, err := os.ReadFile("testdata/simulate/" + name + ".json")
+		if err != nil {
+			return nil, err
+		}
+		status := 200
+		if strings.Contains(string(a), `"status":400`) {
+			status = 400
+		}
+		return answer(status, string(a))
 	case r.Method == http.MethodGet:
 		if b, ok := f.stored[r.URL.Path]; ok {
 			return answer(200, b)
@@ -50,6 +78,10 @@ func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
 	}
 	return answer(400, `{}`)
 }
+
+// versionRE matches a template's version (the first one in a GET answer is
+// the template's own).
+var versionRE = regexp.MustCompile(`"version":[0-9]+`)
 
 // minimalNode is the answer of the integ-test-zip node used in tests.
 const minimalNode = `{"nodes":{"PhraUjxMQXmfidYj8wUNdA":{"version":"8.19.7","modules":[{"name":"apm"},{"name":"transport-netty4"},{"name":"x-pack-core"},{"name":"x-pack-security"}]}}}`
@@ -87,7 +119,11 @@ func TestInstallMinimalNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ILMPolicy != "" || len(res.Installed) != 7 || len(res.Skipped) != 0 {
+	all, err := TemplatesFor("", StorageLogsDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ILMPolicy != "" || len(res.Installed) != len(all) || len(res.Skipped) != 0 || res.Storage.Storage != StorageLogsDB {
 		t.Fatalf("first install %+v", res)
 	}
 	var puts []string
@@ -100,6 +136,7 @@ func TestInstallMinimalNode(t *testing.T) {
 		"PUT /_component_template/eximship-deadletter-mappings",
 		"PUT /_component_template/eximship-logs-exim-mappings",
 		"PUT /_component_template/eximship-logs-exim-settings",
+		"PUT /_component_template/eximship-logs-exim-storage",
 		"PUT /_component_template/eximship-sources-mappings",
 		"PUT /_index_template/eximship-deadletter",
 		"PUT /_index_template/eximship-logs-exim",
@@ -114,7 +151,7 @@ func TestInstallMinimalNode(t *testing.T) {
 
 	// Second run: everything present with our version.
 	res, err = Install(ctx, es, Options{})
-	if err != nil || len(res.Installed) != 0 || len(res.Skipped) != 7 {
+	if err != nil || len(res.Installed) != 0 || len(res.Skipped) != len(all) {
 		t.Fatalf("second install %+v %v", res, err)
 	}
 	if m, err := Missing(ctx, es, res.Features); err != nil || len(m) != 0 {
@@ -123,7 +160,7 @@ func TestInstallMinimalNode(t *testing.T) {
 
 	// An older version is upgraded without Overwrite.
 	p := "/_index_template/eximship-logs-exim"
-	es.stored[p] = strings.Replace(es.stored[p], `"version":1`, `"version":0`, 1)
+	es.stored[p] = versionRE.ReplaceAllString(es.stored[p], `"version":0`)
 	if m, _ := Missing(ctx, es, res.Features); len(m) != 1 || m[0] != "index_template/eximship-logs-exim" {
 		t.Fatalf("missing after downgrade %v", m)
 	}
@@ -134,13 +171,13 @@ func TestInstallMinimalNode(t *testing.T) {
 
 	// Overwrite rewrites everything...
 	res, err = Install(ctx, es, Options{Overwrite: true})
-	if err != nil || len(res.Installed) != 7 {
+	if err != nil || len(res.Installed) != len(all) {
 		t.Fatalf("overwrite %+v %v", res, err)
 	}
 	// ... but never downgrades a newer eximship's template.
-	es.stored[p] = strings.Replace(es.stored[p], `"version":1`, `"version":99`, 1)
+	es.stored[p] = versionRE.ReplaceAllString(es.stored[p], `"version":99`)
 	res, err = Install(ctx, es, Options{Overwrite: true})
-	if all, _ := Templates(""); err != nil || len(res.Installed) != len(all)-1 || len(res.Skipped) != 1 || res.Skipped[0] != "index_template/eximship-logs-exim" {
+	if err != nil || len(res.Installed) != len(all)-1 || len(res.Skipped) != 1 || res.Skipped[0] != "index_template/eximship-logs-exim" {
 		t.Fatalf("overwrite over a newer version %+v %v", res, err)
 	}
 }
@@ -152,7 +189,8 @@ func TestInstallWithILM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ILMPolicy != DefaultILMPolicy || len(res.Installed) != 8 || res.Installed[0] != "ilm_policy/eximship-logs" {
+	all, _ := TemplatesFor(DefaultILMPolicy, StorageLogsDB)
+	if res.ILMPolicy != DefaultILMPolicy || len(res.Installed) != len(all) || res.Installed[0] != "ilm_policy/eximship-logs" {
 		t.Fatalf("install %+v", res)
 	}
 	if !strings.Contains(es.stored["/_component_template/eximship-logs-exim-settings"], `"lifecycle":{"name":"eximship-logs"}`) {
@@ -160,7 +198,7 @@ func TestInstallWithILM(t *testing.T) {
 	}
 	// The policy is never overwritten (users tune it).
 	res, err = Install(ctx, es, Options{Overwrite: true})
-	if err != nil || len(res.Installed) != 7 || res.Skipped[0] != "ilm_policy/eximship-logs" {
+	if err != nil || len(res.Installed) != len(all)-1 || res.Skipped[0] != "ilm_policy/eximship-logs" {
 		t.Fatalf("overwrite %+v %v", res, err)
 	}
 	// A user policy must exist.
@@ -183,7 +221,8 @@ func TestInstallErrors(t *testing.T) {
 	// Feature detection forbidden: templates still installed, without ILM.
 	es := &fakeES{stored: map[string]string{}}
 	res, err := Install(context.Background(), es, Options{})
-	if err != nil || res.DetectError == nil || len(res.Installed) != 7 {
+	all, _ := Templates("")
+	if err != nil || res.DetectError == nil || len(res.Installed) != len(all) {
 		t.Fatalf("%+v %v", res, err)
 	}
 	// A refused PUT stops and names the template.

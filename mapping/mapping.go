@@ -42,6 +42,7 @@ const (
 	DeadLetterPattern = "eximship-deadletter-*"
 	// SettingsComponent carries the index settings (and the ILM policy name).
 	SettingsComponent = "eximship-logs-exim-settings"
+	// (StorageComponent, in storage.go, carries the index and source mode.)
 	// MappingsComponent carries the ECS mappings of the Exim documents.
 	MappingsComponent = "eximship-logs-exim-mappings"
 	// DeadLetterComponent carries the mappings of the dead letters.
@@ -93,17 +94,48 @@ func (t Template) Version() int {
 // the index templates that compose them.
 var order = map[string]int{ILMPolicy: 0, ComponentTemplate: 1, IndexTemplate: 2}
 
-// Templates returns the objects to install, in install order. ilmPolicy,
-// when not empty, is set as index.lifecycle.name in the settings component;
-// when it is DefaultILMPolicy, the policy itself is included. With an empty
-// ilmPolicy the result is what a cluster without ILM needs.
+// Templates returns the objects to install, in install order, with the
+// portable storage (StorageStored). ilmPolicy, when not empty, is set as
+// index.lifecycle.name in the settings component; when it is
+// DefaultILMPolicy, the policy itself is included. With an empty ilmPolicy
+// the result is what a cluster without ILM needs.
 func Templates(ilmPolicy string) ([]Template, error) {
-	ents, err := fs.ReadDir(files, "templates")
+	return TemplatesFor(ilmPolicy, StorageStored)
+}
+
+// TemplatesFor is Templates with the storage component for s.
+func TemplatesFor(ilmPolicy string, s Storage) ([]Template, error) {
+	st, err := storageTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(files, "templates")
+	if err != nil {
+		return nil, err
+	}
+	out, err := TemplatesFS(sub, ilmPolicy)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, st)
+	sortTemplates(out)
+	return out, nil
+}
+
+// TemplatesFS reads templates from the *.json files of fsys, named as in
+// mapping/templates (component-<name>.json, index-<name>.json,
+// ilm-<name>.json), in install order; ilmPolicy as for Templates. It lets
+// a benchmark install the templates of another eximship version.
+func TemplatesFS(fsys fs.FS, ilmPolicy string) ([]Template, error) {
+	ents, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
 	var out []Template
 	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
 		name := strings.TrimSuffix(e.Name(), ".json")
 		kind, tname, ok := strings.Cut(name, "-")
 		if !ok {
@@ -122,7 +154,7 @@ func Templates(ilmPolicy string) ([]Template, error) {
 		default:
 			return nil, fmt.Errorf("mapping: bad template file name %s", e.Name())
 		}
-		body, err := files.ReadFile("templates/" + e.Name())
+		body, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -137,8 +169,18 @@ func Templates(ilmPolicy string) ([]Template, error) {
 		}
 		out = append(out, Template{Kind: kind, Name: tname, Body: compact(body)})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Kind] < order[out[j].Kind] })
+	sortTemplates(out)
 	return out, nil
+}
+
+// sortTemplates puts ts in install order, by name within a kind.
+func sortTemplates(ts []Template) {
+	sort.SliceStable(ts, func(i, j int) bool {
+		if order[ts[i].Kind] != order[ts[j].Kind] {
+			return order[ts[i].Kind] < order[ts[j].Kind]
+		}
+		return ts[i].Name < ts[j].Name
+	})
 }
 
 // withLifecycle sets template.settings.index.lifecycle.name.

@@ -34,7 +34,7 @@ func TestTemplatesPortable(t *testing.T) {
 	if len(kinds[ILMPolicy]) != 0 {
 		t.Errorf("ILM policy included without ILM: %v", kinds[ILMPolicy])
 	}
-	if len(kinds[ComponentTemplate]) != 4 || len(kinds[IndexTemplate]) != 3 {
+	if len(kinds[ComponentTemplate]) != 5 || len(kinds[IndexTemplate]) != 3 {
 		t.Fatalf("templates %v", kinds)
 	}
 	// Components come before the index templates that use them.

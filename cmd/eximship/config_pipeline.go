@@ -49,6 +49,9 @@ type eximSection struct {
 	// OwnHostnames are our servers' names (HELO class own_name); default
 	// the local domains.
 	OwnHostnames []string `yaml:"own_hostnames"`
+	// KeepOriginal keeps event.original on every document (default false:
+	// only where the document does not hold every word of its line).
+	KeepOriginal bool `yaml:"keep_original"`
 }
 
 // Check validates the time zone and the process package's rules
@@ -84,7 +87,7 @@ func (x *eximSection) config() (process.Config, error) {
 		return process.Config{}, err
 	}
 	return process.Config{
-		Namespace: x.Namespace, Location: loc, Dataset: strings.ToLower(x.Dataset),
+		Namespace: x.Namespace, Location: loc, Dataset: strings.ToLower(x.Dataset), KeepOriginal: x.KeepOriginal,
 		Enrich: enrich.Config{LocalDomains: x.LocalDomains, AdminLocalParts: x.AdminLocalParts, OwnHostnames: x.OwnHostnames},
 	}, nil
 }

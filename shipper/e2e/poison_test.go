@@ -94,7 +94,7 @@ func TestPoisonInputIntegration(t *testing.T) {
 		t.Fatalf("partition 0 holds %d messages, produced %d", end[0], len(ins))
 	}
 
-	sp := env.startShipper("run", env.writeConfig(config{}))
+	sp := env.startShipper("run", env.writeConfig(config{keepOriginal: true}))
 	env.kafka.waitCommitted(t, env.group, end, 5*time.Minute, sp.checkAlive)
 	sp.stop(30 * time.Second)
 	fs := sp.finalStats()

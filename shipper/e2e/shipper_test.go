@@ -63,6 +63,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	retryMax        time.Duration
 	esTimeout       time.Duration
+	keepOriginal    bool   // exim.keep_original
 	extra           string // appended YAML (top-level sections must not repeat)
 }
 
@@ -96,6 +97,9 @@ func (e *testEnv) writeConfig(c config) string {
 	}
 	fmt.Fprintf(&b, "pipeline:\n  progress_interval: 200ms\n  retry_initial: 100ms\n  retry_max: %s\n  shutdown_timeout: %s\n", c.retryMax, c.shutdownTimeout)
 	fmt.Fprintf(&b, "exim:\n  namespace: %q\n  timezone: UTC\n", e.ns)
+	if c.keepOriginal {
+		b.WriteString("  keep_original: true\n")
+	}
 	b.WriteString(c.extra)
 	path := filepath.Join(e.dir, fmt.Sprintf("eximship-%d.yml", time.Now().UnixNano()))
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
