@@ -108,6 +108,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		if err := installTemplates(ctx, sink, log); err != nil {
 			return err
 		}
+		go checkStorage(ctx, sink.Client(), "logs-exim.*-"+pc.Namespace, log)
 	} else {
 		log.Info("index templates not installed by run (elasticsearch.install_templates: false): they must exist already")
 	}
@@ -222,7 +223,12 @@ func installTemplates(ctx context.Context, sink *elastic.Sink, log *slog.Logger)
 		res, err := mapping.Install(ctx, sink.Client(), mapping.Options{})
 		if err == nil {
 			if len(res.Installed) > 0 {
-				log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy)
+				log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy, "storage", res.Storage.Storage)
+			}
+			if res.StorageError != nil {
+				log.Warn("storage detection failed: data streams store _source as sent (portable storage)", "error", res.StorageError)
+			} else if len(res.Storage.Refused) > 0 {
+				log.Info("storage chosen", "storage", storageLine(res))
 			}
 			return nil
 		}

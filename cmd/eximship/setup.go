@@ -130,6 +130,7 @@ func setupIndexManagement(ctx context.Context, w io.Writer, es mapping.Performer
 	} else {
 		fmt.Fprintln(w, "  ILM: not available on this cluster (no x-pack-ilm module): lifecycle policy skipped; delete old backing indices yourself or add a lifecycle later")
 	}
+	fmt.Fprintf(w, "  storage: %s\n", storageLine(res))
 	for _, x := range res.Installed {
 		fmt.Fprintf(w, "  installed %s\n", x)
 	}
