@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// query is one of the aggregations `eximship report` and the dashboards
+// run. A paged query (composite) is sent until a page comes back shorter
+// than its size (or, with stopEmpty, empty), and its time is the sum of
+// the pages' took.
+type query struct {
+	name      string
+	body      string
+	paged     bool
+	size      int
+	stopEmpty bool
+	// result summarises the answer for the table
+	result func(r map[string]any, buckets int) string
+}
+
+const mainRejected = `{"bool":{"filter":[{"term":{"data_stream.dataset":"exim.main"}},{"term":{"event.action":"rcpt-rejected"}}]}}`
+
+var queries = []query{
+	{
+		name: "top rcpt domains by unique recipients (terms + cardinality)",
+		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"d":{"terms":{"field":"exim.rcpt.domain","size":10,"order":{"u":"desc"}},"aggs":{"u":{"cardinality":{"field":"email.to.address"}}}}}}`,
+		result: firstBucket("d", "u"),
+	},
+	{
+		name:   "top IPs by distinct MAIL FROM (terms source.ip + cardinality)",
+		body:   `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"d":{"terms":{"field":"source.ip","size":10,"order":{"u":"desc"}},"aggs":{"u":{"cardinality":{"field":"email.from.address"}}}}}}`,
+		result: firstBucket("d", "u"),
+	},
+	{
+		name:   "distinct source IPs, estimate (cardinality source.ip)",
+		body:   `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"n":{"cardinality":{"field":"source.ip"}}}}`,
+		result: value("n"),
+	},
+	{
+		name: "distinct source IPs, exact: composite source.ip, size 1000, until an empty page (before)",
+		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":1000,"sources":[{"ip":{"terms":{"field":"source.ip"}}}]}}}}`,
+		paged: true, size: 1000, stopEmpty: true,
+	},
+	{
+		name: "distinct source IPs, exact: composite source.address, size 10000, until a short page (after)",
+		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":10000,"sources":[{"ip":{"terms":{"field":"source.address"}}}]}}}}`,
+		paged: true, size: 10000,
+	},
+	{
+		name:   "rcpt-rejected per hour (date_histogram)",
+		body:   `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"h":{"date_histogram":{"field":"@timestamp","fixed_interval":"1h"}}}}`,
+		result: bucketCount("h"),
+	},
+	{
+		name:   "newest 500 documents with _source (Discover)",
+		body:   `{"size":500,"track_total_hits":false,"sort":[{"@timestamp":"desc"}]}`,
+		result: func(r map[string]any, _ int) string { return fmt.Sprintf("%d hits", len(hits(r))) },
+	},
+}
+
+func hits(r map[string]any) []any {
+	h, _ := r["hits"].(map[string]any)
+	l, _ := h["hits"].([]any)
+	return l
+}
+
+func aggOf(r map[string]any, name string) map[string]any {
+	a, _ := r["aggregations"].(map[string]any)
+	m, _ := a[name].(map[string]any)
+	return m
+}
+
+func firstBucket(agg, sub string) func(map[string]any, int) string {
+	return func(r map[string]any, _ int) string {
+		bs, _ := aggOf(r, agg)["buckets"].([]any)
+		if len(bs) == 0 {
+			return "no buckets"
+		}
+		b, _ := bs[0].(map[string]any)
+		s, _ := b[sub].(map[string]any)
+		return fmt.Sprintf("%v: %v", b["key"], s["value"])
+	}
+}
+
+func value(agg string) func(map[string]any, int) string {
+	return func(r map[string]any, _ int) string { return fmt.Sprint(aggOf(r, agg)["value"]) }
+}
+
+func bucketCount(agg string) func(map[string]any, int) string {
+	return func(r map[string]any, _ int) string {
+		bs, _ := aggOf(r, agg)["buckets"].([]any)
+		return fmt.Sprintf("%d buckets", len(bs))
+	}
+}
+
+// timeQueries runs every query once to warm up, then runs times, and
+// reports the median of ES's took (summed over the pages of a paged one).
+func timeQueries(ctx context.Context, target string, runs int) (map[string]timing, error) {
+	out := map[string]timing{}
+	for _, q := range queries {
+		var tooks []float64
+		var t timing
+		for i := 0; i <= runs; i++ {
+			took, reqs, res, err := runQuery(ctx, target, q)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", q.name, err)
+			}
+			if i > 0 {
+				tooks = append(tooks, took)
+			}
+			t.Requests, t.Result = reqs, res
+		}
+		sort.Float64s(tooks)
+		t.MedianMS, t.MinMS, t.MaxMS = tooks[len(tooks)/2], tooks[0], tooks[len(tooks)-1]
+		out[q.name] = t
+	}
+	return out, nil
+}
+
+func runQuery(ctx context.Context, target string, q query) (took float64, requests int, result string, err error) {
+	body := q.body
+	buckets := 0
+	for {
+		var r map[string]any
+		if err := call(ctx, http.MethodPost, "/"+target+"/_search?request_cache=false", body, &r); err != nil {
+			return 0, 0, "", err
+		}
+		requests++
+		t, _ := r["took"].(float64)
+		took += t
+		if !q.paged {
+			return took, requests, q.result(r, 0), nil
+		}
+		c := aggOf(r, "c")
+		bs, _ := c["buckets"].([]any)
+		buckets += len(bs)
+		after, ok := c["after_key"]
+		if len(bs) == 0 || !ok || (!q.stopEmpty && len(bs) < q.size) {
+			return took, requests, fmt.Sprintf("%d distinct", buckets), nil
+		}
+		ak, _ := json.Marshal(after)
+		// insert "after" into the composite of the original body
+		body = strings.Replace(q.body, `"composite":{`, `"composite":{"after":`+string(ak)+`,`, 1)
+	}
+}
