@@ -27,8 +27,8 @@ const mainRejected = `{"bool":{"filter":[{"term":{"data_stream.dataset":"exim.ma
 
 var queries = []query{
 	{
-		name: "top rcpt domains by unique recipients (terms + cardinality)",
-		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"d":{"terms":{"field":"exim.rcpt.domain","size":10,"order":{"u":"desc"}},"aggs":{"u":{"cardinality":{"field":"email.to.address"}}}}}}`,
+		name:   "top rcpt domains by unique recipients (terms + cardinality)",
+		body:   `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"d":{"terms":{"field":"exim.rcpt.domain","size":10,"order":{"u":"desc"}},"aggs":{"u":{"cardinality":{"field":"email.to.address"}}}}}}`,
 		result: firstBucket("d", "u"),
 	},
 	{
@@ -42,13 +42,13 @@ var queries = []query{
 		result: value("n"),
 	},
 	{
-		name: "distinct source IPs, exact: composite source.ip, size 1000, until an empty page (before)",
-		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":1000,"sources":[{"ip":{"terms":{"field":"source.ip"}}}]}}}}`,
+		name:  "distinct source IPs, exact: composite source.ip, size 1000, until an empty page (before)",
+		body:  `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":1000,"sources":[{"ip":{"terms":{"field":"source.ip"}}}]}}}}`,
 		paged: true, size: 1000, stopEmpty: true,
 	},
 	{
-		name: "distinct source IPs, exact: composite source.address, size 10000, until a short page (after)",
-		body: `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":10000,"sources":[{"ip":{"terms":{"field":"source.address"}}}]}}}}`,
+		name:  "distinct source IPs, exact: composite source.address, size 10000, until a short page (after)",
+		body:  `{"size":0,"track_total_hits":false,"query":` + mainRejected + `,"aggs":{"c":{"composite":{"size":10000,"sources":[{"ip":{"terms":{"field":"source.address"}}}]}}}}`,
 		paged: true, size: 10000,
 	},
 	{
