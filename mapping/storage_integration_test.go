@@ -26,9 +26,9 @@ var storageLines = []string{
 
 // indexScoped installs eximship's templates scoped to ns through es with
 // options o, indexes storageLines into logs-exim.main-<ns> and returns
-// what the node applied to the stream's index and the first document's
-// _source as the node returns it.
-func indexScoped(t *testing.T, es mapping.Performer, url, ns string, o mapping.Options) (mapping.Result, mapping.IndexStorage, map[string]any) {
+// what the node applied to the stream's index, and the rejection's
+// _source as the node returns it and as it was sent.
+func indexScoped(t *testing.T, es mapping.Performer, url, ns string, o mapping.Options) (mapping.Result, mapping.IndexStorage, map[string]any, map[string]any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -66,7 +66,43 @@ func indexScoped(t *testing.T, es mapping.Performer, url, ns string, o mapping.O
 	if len(hits) != 1 {
 		t.Fatalf("%d hits", len(hits))
 	}
-	return res, got[0], hits[0].(map[string]any)["_source"].(map[string]any)
+	var sent map[string]any
+	if err := json.Unmarshal(docs[0].Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	return res, got[0], hits[0].(map[string]any)["_source"].(map[string]any), sent
+}
+
+// oneElementArrays lists the dotted paths of v's one-element arrays.
+func oneElementArrays(prefix string, v any, out []string) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			out = oneElementArrays(p, e, out)
+		}
+	case []any:
+		if len(x) == 1 {
+			out = append(out, prefix)
+		}
+	}
+	return out
+}
+
+// at is the value at a dotted path (objects only).
+func at(m map[string]any, path string) any {
+	var v any = m
+	for _, k := range strings.Split(path, ".") {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
 }
 
 // TestStorageAppliedIntegration: on the real node, the detected storage
@@ -86,7 +122,7 @@ func TestStorageAppliedIntegration(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ns := strings.ReplaceAll(stacktest.UniqueName("st"+name[:3]), "-", "")
-			res, applied, src := indexScoped(t, c, url, ns, mapping.Options{Storage: st})
+			res, applied, src, sent := indexScoped(t, c, url, ns, mapping.Options{Storage: st})
 			want := st
 			if st == "" {
 				// this node (no x-pack logsdb module: no licence check)
@@ -99,15 +135,21 @@ func TestStorageAppliedIntegration(t *testing.T) {
 			if applied.Effective.Storage() != want || applied.Effective.Codec != "best_compression" {
 				t.Errorf("node applied %v to %s, want %s with best_compression", applied.Effective, applied.Index, want)
 			}
-			// What _source returns: synthetic _source gives a one-element
-			// array back as a scalar; stored and logsdb (it keeps arrays)
-			// return it as sent.
-			cat := src["event"].(map[string]any)["category"]
-			_, isArray := cat.([]any)
-			if isArray != (want != mapping.StorageSynthetic) {
-				t.Errorf("%s: event.category comes back as %#v", want, cat)
+			// What _source returns: synthetic _source gives one-element
+			// arrays back as scalars; stored and logsdb (it keeps arrays)
+			// return them as sent.
+			ones := oneElementArrays("", sent, nil)
+			if len(ones) == 0 {
+				t.Fatalf("the sent document has no one-element array: %v", sent)
 			}
-			t.Logf("%s: %s on %s; event.category %#v", name, applied.Effective, applied.Index, cat)
+			for _, p := range ones {
+				_, isArray := at(src, p).([]any)
+				if isArray != (want != mapping.StorageSynthetic) {
+					t.Errorf("%s: %s comes back as %#v", want, p, at(src, p))
+				}
+			}
+			cat := at(src, ones[0])
+			t.Logf("%s: %s on %s; %s comes back as %#v", name, applied.Effective, applied.Index, ones[0], cat)
 		})
 	}
 }
@@ -174,7 +216,7 @@ func TestStorageFallbackIntegration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := strings.ReplaceAll(stacktest.UniqueName("stfb"), "-", "")
-			res, applied, _ := indexScoped(t, rewriter{c, tc.rewrite}, url, ns, mapping.Options{})
+			res, applied, _, _ := indexScoped(t, rewriter{c, tc.rewrite}, url, ns, mapping.Options{})
 			if res.Storage.Storage != tc.want || len(res.Storage.Refused) != len(tc.reasons) {
 				t.Fatalf("chose %s after %+v, want %s", res.Storage.Storage, res.Storage.Refused, tc.want)
 			}

@@ -251,7 +251,8 @@ func setup(ctx context.Context, names []string, prefix, baseDocs, baseTemplates 
 					log.Printf("diskusage: %s: storage %s refused: %s", name, r.Storage, r.Reason)
 				}
 			}
-			v.proc, err = process.New(process.Config{Namespace: scope, Location: time.UTC, Dataset: "main", KeepOriginal: orig})
+			// host.name as the raw-message index has it
+			v.proc, err = process.New(process.Config{Namespace: scope, Location: time.UTC, Dataset: "main", KeepOriginal: orig, Host: "mx.bench.example"})
 			if err != nil {
 				return nil, err
 			}
@@ -398,13 +399,15 @@ func (v *variant) encode(lines [][]byte) ([]byte, int, error) {
 				return nil, 0, fmt.Errorf("baseline documents end early (%v)", v.base.Err())
 			}
 			var d struct {
-				ID     string          `json:"_id"`
 				Source json.RawMessage `json:"_source"`
 			}
 			if err := json.Unmarshal(v.base.Bytes(), &d); err != nil {
 				return nil, 0, fmt.Errorf("baseline document: %w", err)
 			}
-			meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": v.Target, "_id": d.ID}})
+			// the same ids as the other variants (parse's name the file)
+			v.offset++
+			id := shipper.DocID(shipper.Position{Topic: "bench", Offset: v.offset}, 0)
+			meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": v.Target, "_id": id}})
 			b = append(append(b, meta...), '\n')
 			b = append(append(b, d.Source...), '\n')
 			n++
