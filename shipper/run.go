@@ -16,6 +16,14 @@ type Config struct {
 	// Workers is the number of batches processed and written concurrently.
 	// Default: 4.
 	Workers int
+	// PartitionOrder makes every message of one partition (topic and
+	// partition) go to the same worker, in the order it was read, so that
+	// a processor may keep state per partition (SMTP sessions). A batch
+	// spanning partitions is split into one part per partition; it is
+	// acknowledged once every part is written (or given back when one part
+	// could not be). Parallelism is then at most the number of partitions.
+	// Default: false (any worker takes any batch).
+	PartitionOrder bool
 	// MaxInFlightBytes bounds the input bytes of batches read but not yet
 	// acknowledged. Reading pauses above it (a single batch larger than the
 	// bound is still let through alone). Default: 64 MiB.
@@ -169,6 +177,9 @@ type job struct {
 	msgs  []Message
 	ack   AckFunc
 	bytes int64
+	// part: one partition's part of a split batch; its ack counts the
+	// batch once all parts reported (splitAck)
+	part bool
 }
 
 // Run reads until ctx is cancelled or the source fails. On cancellation it
@@ -200,7 +211,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		procs[i] = pr
 	}
 
+	// jobs feeds every worker; with PartitionOrder each worker has a queue
+	// of its own (queues) and a partition always goes to the same one.
 	jobs := make(chan job)
+	var queues []chan job
+	if p.cfg.PartitionOrder {
+		queues = make([]chan job, len(procs))
+		for i := range queues {
+			queues[i] = make(chan job, 1)
+		}
+	}
 	// room is signalled whenever in-flight bytes drop.
 	room := make(chan struct{}, 1)
 	var fatal atomic.Value // error from a worker that cannot go on
@@ -211,12 +231,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stopReading()
 
 	var wg sync.WaitGroup
-	for _, pr := range procs {
+	for i, pr := range procs {
+		in := jobs
+		if queues != nil {
+			in = queues[i]
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var docs []Doc
-			for j := range jobs {
+			for j := range in {
 				var err error
 				docs, err = p.handle(workersCtx, pr, j, docs[:0])
 				p.inflight.Add(-j.bytes)
@@ -240,8 +264,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		close(progressDone)
 	}
 
-	readErr := p.readLoop(readCtx, workersCtx, jobs, room)
+	send := func(j job) bool { return p.sendShared(workersCtx, jobs, j) }
+	if queues != nil {
+		send = func(j job) bool { return p.dispatch(workersCtx, queues, j) }
+	}
+	readErr := p.readLoop(readCtx, workersCtx, send, room)
 	close(jobs)
+	for _, q := range queues {
+		close(q)
+	}
 	wg.Wait()
 	<-progressDone
 
@@ -276,7 +307,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) readLoop(ctx, workersCtx context.Context, jobs chan<- job, room <-chan struct{}) error {
+func (p *Pipeline) readLoop(ctx, workersCtx context.Context, send func(job) bool, room <-chan struct{}) error {
 	for {
 		// Backpressure: wait while too many bytes are in flight.
 		for p.inflight.Load() >= p.cfg.MaxInFlightBytes {
@@ -306,15 +337,146 @@ func (p *Pipeline) readLoop(ctx, workersCtx context.Context, jobs chan<- job, ro
 		p.bytes.Add(n)
 		p.cfg.Observer.Consumed(len(msgs), n)
 		p.inflight.Add(n)
-		select {
-		case jobs <- job{msgs: msgs, ack: ack, bytes: n}:
-		case <-workersCtx.Done():
-			// A worker failed or the drain deadline passed: give the batch back.
-			p.inflight.Add(-n)
-			p.nack(ack, workersCtx.Err())
+		if !send(job{msgs: msgs, ack: ack, bytes: n}) {
+			// A worker failed or the drain deadline passed: the batch (or
+			// what dispatch could not hand over) was given back.
 			return nil
 		}
 	}
+}
+
+// sendShared hands j to the shared worker queue, or gives it back (nack)
+// and returns false when workersCtx ended first.
+func (p *Pipeline) sendShared(workersCtx context.Context, jobs chan<- job, j job) bool {
+	select {
+	case jobs <- j:
+		return true
+	case <-workersCtx.Done():
+		p.inflight.Add(-j.bytes)
+		p.nack(j, workersCtx.Err())
+		return false
+	}
+}
+
+// dispatch splits j by partition and hands each part, in order, to the
+// worker queue of its partition (PartitionOrder). When workersCtx ends
+// first, the parts not handed over are given back; j's ack then reports
+// the failure once the parts already handed over are done too.
+func (p *Pipeline) dispatch(workersCtx context.Context, queues []chan job, j job) bool {
+	parts := splitByPartition(j.msgs)
+	if len(parts) == 1 {
+		return p.sendTo(workersCtx, queues[worker(parts[0][0].Position, len(queues))], j)
+	}
+	sa := &splitAck{p: p, ack: j.ack, left: len(parts)}
+	for i, msgs := range parts {
+		var n int64
+		for k := range msgs {
+			n += int64(len(msgs[k].Value))
+		}
+		part := job{msgs: msgs, ack: sa.report, bytes: n, part: true}
+		if !p.sendTo(workersCtx, queues[worker(msgs[0].Position, len(queues))], part) {
+			for _, rest := range parts[i+1:] {
+				var m int64
+				for k := range rest {
+					m += int64(len(rest[k].Value))
+				}
+				p.inflight.Add(-m)
+				p.nack(job{ack: sa.report, part: true}, workersCtx.Err())
+			}
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pipeline) sendTo(workersCtx context.Context, q chan<- job, j job) bool {
+	select {
+	case q <- j:
+		return true
+	case <-workersCtx.Done():
+		p.inflight.Add(-j.bytes)
+		p.nack(j, workersCtx.Err())
+		return false
+	}
+}
+
+// splitByPartition returns the messages of each partition of msgs, in the
+// order of their first appearance, each in read order. A batch of one
+// partition is returned as it is.
+func splitByPartition(msgs []Message) [][]Message {
+	first := msgs[0].Position
+	one := true
+	for i := range msgs {
+		if msgs[i].Partition != first.Partition || msgs[i].Topic != first.Topic {
+			one = false
+			break
+		}
+	}
+	if one {
+		return [][]Message{msgs}
+	}
+	var parts [][]Message
+	idx := map[partitionKey]int{}
+	for _, m := range msgs {
+		k := partitionKey{m.Topic, m.Partition}
+		i, ok := idx[k]
+		if !ok {
+			i = len(parts)
+			idx[k] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], m)
+	}
+	return parts
+}
+
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
+// worker returns the worker that processes partition pos (FNV-1a of topic
+// and partition, modulo n).
+func worker(pos Position, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(pos.Topic); i++ {
+		h = (h ^ uint32(pos.Topic[i])) * 16777619
+	}
+	for v, i := uint32(pos.Partition), 0; i < 4; i++ {
+		h = (h ^ v&0xff) * 16777619
+		v >>= 8
+	}
+	return int(h % uint32(n))
+}
+
+// splitAck acknowledges a batch split by partition once all of its parts
+// reported: positively when every part was written, otherwise with the
+// first error (the whole batch is then delivered again later).
+type splitAck struct {
+	p    *Pipeline
+	ack  AckFunc
+	mu   sync.Mutex
+	left int
+	err  error
+}
+
+func (s *splitAck) report(ctx context.Context, err error) error {
+	s.mu.Lock()
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	s.left--
+	done, first := s.left == 0, s.err
+	s.mu.Unlock()
+	if !done {
+		return nil
+	}
+	if first != nil {
+		s.p.nacked.Add(1)
+		return s.ack(context.Background(), first)
+	}
+	s.p.acked.Add(1)
+	return s.ack(ctx, nil)
 }
 
 // handle processes, writes and acknowledges one batch. It returns an error
@@ -324,26 +486,31 @@ func (p *Pipeline) handle(ctx context.Context, pr Processor, j job, docs []Doc) 
 	for _, m := range j.msgs {
 		docs, err = pr.Process(m, docs)
 		if err != nil {
-			p.nack(j.ack, err)
+			p.nack(j, err)
 			return docs, fmt.Errorf("process %s: %w", m.Position, err)
 		}
 	}
 	p.docs.Add(int64(len(docs)))
 	p.cfg.Observer.Processed(docs)
 	if err := p.write(ctx, docs); err != nil {
-		p.nack(j.ack, err)
+		p.nack(j, err)
 		return docs, nil // shutdown deadline: not fatal, the batch is re-delivered later
 	}
 	if err := j.ack(ctx, nil); err != nil {
 		p.cfg.Logger.Warn("acknowledge batch", "error", err)
 	}
-	p.acked.Add(1)
+	if !j.part {
+		p.acked.Add(1)
+	}
 	return docs, nil
 }
 
-func (p *Pipeline) nack(ack AckFunc, cause error) {
-	p.nacked.Add(1)
-	if err := ack(context.Background(), cause); err != nil {
+// nack gives j back: none of its messages may be committed.
+func (p *Pipeline) nack(j job, cause error) {
+	if !j.part {
+		p.nacked.Add(1)
+	}
+	if err := j.ack(context.Background(), cause); err != nil {
 		p.cfg.Logger.Warn("negative acknowledge", "error", err)
 	}
 }
