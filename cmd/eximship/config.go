@@ -35,6 +35,7 @@ type fileConfig struct {
 	Kibana        kibanaSection   `yaml:"kibana"`
 	Sources       sourcesSection  `yaml:"sources"`
 	GeoIP         geoipSection    `yaml:"geoip"`
+	Sessions      sessionsSection `yaml:"sessions"`
 
 	// doc says where each key is (and whether it is there at all).
 	doc *yamlconf.Doc

@@ -35,7 +35,14 @@ func (p *pipelineSection) config() shipper.Config {
 	}
 }
 
-func (c *fileConfig) pipelineConfig() shipper.Config { return c.Pipeline.config() }
+// pipelineConfig is the pipeline section's, in partition order when
+// sessions are tracked (each partition's tracker sees its messages in
+// order).
+func (c *fileConfig) pipelineConfig() shipper.Config {
+	pc := c.Pipeline.config()
+	pc.PartitionOrder = !c.Sessions.Disabled
+	return pc
+}
 
 type eximSection struct {
 	Namespace string `yaml:"namespace"`
@@ -92,4 +99,8 @@ func (x *eximSection) config() (process.Config, error) {
 	}, nil
 }
 
-func (c *fileConfig) processConfig() (process.Config, error) { return c.Exim.config() }
+func (c *fileConfig) processConfig() (process.Config, error) {
+	pc, err := c.Exim.config()
+	pc.Sessions, pc.NoSessions = c.Sessions.config(), c.Sessions.Disabled
+	return pc, err
+}

@@ -219,3 +219,33 @@ func TestConfigDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionsConfig: the sessions section reaches the processor, and
+// turns the pipeline's partition order on unless sessions are disabled.
+func TestSessionsConfig(t *testing.T) {
+	c, probs := parseConfig([]byte("sessions:\n  max_open: 500\n  idle_timeout: 20m\n  infer_gap: 3s\n  linger: 1s\n  max_twins: 7\n"), envOf(nil))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	pc, err := c.processConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := pc.Sessions; pc.NoSessions || s.MaxOpen != 500 || s.IdleTimeout != 20*time.Minute || s.InferGap != 3*time.Second || s.Linger != time.Second || s.MaxTwins != 7 {
+		t.Errorf("process config sessions %+v (off %v)", s, pc.NoSessions)
+	}
+	if !c.pipelineConfig().PartitionOrder {
+		t.Error("sessions on, but the pipeline is not in partition order")
+	}
+	c, probs = parseConfig([]byte("sessions:\n  disabled: true\n"), envOf(nil))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if pc, _ := c.processConfig(); !pc.NoSessions || c.pipelineConfig().PartitionOrder {
+		t.Error("sessions.disabled: sessions still on, or partition order kept")
+	}
+	c, _ = parseConfig([]byte("exim:\n  namespace: mx\n"), envOf(nil))
+	if pc, _ := c.processConfig(); pc.NoSessions || !c.pipelineConfig().PartitionOrder {
+		t.Error("sessions are on by default, in partition order")
+	}
+}

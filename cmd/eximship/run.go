@@ -11,7 +11,6 @@ import (
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/kafka"
-	"github.com/eximship/eximship/shipper/process"
 )
 
 func init() {
@@ -143,14 +142,17 @@ func runRun(ctx context.Context, e *env, args []string) error {
 			plc.ProgressInterval = time.Second
 		}
 	}
-	p, err := shipper.New(plc, src, func() (shipper.Processor, error) { return process.New(pc) }, sink, dead)
+	var procs processors
+	p, err := shipper.New(plc, src, procs.factory(pc), sink, dead)
 	if err != nil {
 		_ = src.Close(context.Background())
 		return err
 	}
-	log.Info("eximship run started", "brokers", kc.Brokers, "topics", kc.Topics, "group", groupID(kc), "elasticsearch", ec)
+	log.Info("eximship run started", "brokers", kc.Brokers, "topics", kc.Topics, "group", groupID(kc), "elasticsearch", ec,
+		"sessions", !cfg.Sessions.Disabled, "partition_order", plc.PartitionOrder)
 	stopSources := startSources(ctx, cfg, sink.Client(), log.With("component", "sources"))
 	err = p.Run(ctx)
+	log.Info("SMTP sessions held at stop", "sessions", procs.sessions())
 	stopSources()
 	live.done()
 	if err != nil {

@@ -257,8 +257,10 @@ func testRsyslog(t *testing.T, template, name string, lines []string, split int,
 		t.Fatal(err)
 	}
 
-	got := values(consumeGroup(t, brokers, topic, topic+"-g", len(want), 100, 2*time.Minute))
+	msgs := consumeGroup(t, brokers, topic, topic+"-g", len(want), 100, 2*time.Minute)
+	got := values(msgs)
 	t.Logf("all %d messages consumed %v after rsyslogd started", len(want), time.Since(started).Round(time.Millisecond))
+	checkKeyedByHost(t, msgs)
 	if template == "eximship_envelope" {
 		for i, v := range got {
 			var e envelope
@@ -281,6 +283,9 @@ func testRsyslog(t *testing.T, template, name string, lines []string, split int,
 		}
 	}
 	checkSameLines(t, got, want)
+	if !slices.Equal(got, want) {
+		t.Fatal("the lines arrived in one partition, but not in the order of the log")
+	}
 	// Give rsyslog a moment to (wrongly) send anything extra, then check the
 	// topic holds exactly the messages.
 	time.Sleep(2 * time.Second)
@@ -288,6 +293,28 @@ func testRsyslog(t *testing.T, template, name string, lines []string, split int,
 		t.Fatalf("topic holds %d messages, want exactly %d", n, len(want))
 	}
 	return got
+}
+
+// checkKeyedByHost fails unless every message has this machine's host
+// name as its key (the bundled rsyslog config keys by %hostname%) and all
+// of them are in one partition, in the order rsyslog read the lines (the
+// sessions of one Exim host need both).
+func checkKeyedByHost(t *testing.T, msgs []kafka.Message) {
+	t.Helper()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ = strings.Cut(host, ".") // rsyslog's %hostname% is the short name
+	for _, m := range msgs {
+		if string(m.Key) != host {
+			t.Fatalf("message key %q, want the host name %q", m.Key, host)
+		}
+		if m.Partition != msgs[0].Partition {
+			t.Fatalf("one host's messages in partitions %d and %d", msgs[0].Partition, m.Partition)
+		}
+	}
+	t.Logf("%d messages keyed %q, all in partition %d", len(msgs), host, msgs[0].Partition)
 }
 
 // envelope is the JSON document Filebeat and Vector put on Kafka for a log
