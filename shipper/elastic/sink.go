@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -115,13 +113,9 @@ func httpTransport(cfg Config) (*http.Transport, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in, documented as tests only
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := shipper.CertPool(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("elastic: reading CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("elastic: CA file %s holds no PEM certificate", cfg.CAFile)
+			return nil, fmt.Errorf("elastic: %w", err)
 		}
 		tc.RootCAs = pool
 	}

@@ -22,7 +22,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -190,13 +189,9 @@ func New(c Config) (*Client, error) {
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
+			pool, err := shipper.CertPool(c.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("kibana: ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kibana: ca_file %s holds no PEM certificate", c.CAFile)
 			}
 			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
