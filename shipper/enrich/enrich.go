@@ -90,24 +90,34 @@ func validConfigName(d string) error {
 type Enricher struct {
 	local map[string]struct{}
 	own   map[string]struct{}
-	admin map[string]struct{}
+	admin []string // lower case
 	geo   GeoIP
-	// caches, keyed by the text as logged; each is emptied when full
-	domains map[string]domainInfo
-	helos   map[string]helo
-	hosts   map[string]hostInfo
+	// caches, keyed by the text as logged
+	domains *cache[domainInfo]
+	helos   *cache[helo]
+	hosts   *cache[hostInfo]
+	// the last sender: consecutive lines of a session repeat it
+	lastSender      []byte
+	lastSenderInfo  *domainInfo
+	lastSenderAdmin bool
+	// the compute functions of the caches, made once
+	newDomain func([]byte) domainInfo
+	newHelo   func([]byte) helo
+	newHost   func([]byte) hostInfo
 }
 
 type domainInfo struct {
 	Domain
-	local bool
+	local   bool
+	members []byte // exim.AppendDomainMembers of the above
 }
 
 type hostInfo struct {
-	addr  netip.Addr
-	class string
-	geo   exim.Geo
-	err   error
+	addr       netip.Addr
+	class      string
+	geo        *exim.Geo // nil: nothing known
+	geoMembers []byte    // exim.AppendGeoMembers of geo
+	err        error
 }
 
 // maxCached bounds each cache.
@@ -127,12 +137,13 @@ func New(c Config) (*Enricher, error) {
 		own = c.LocalDomains
 	}
 	e := &Enricher{
-		local: names(c.LocalDomains), own: names(own), admin: map[string]struct{}{}, geo: c.GeoIP,
-		domains: map[string]domainInfo{}, helos: map[string]helo{}, hosts: map[string]hostInfo{},
+		local: names(c.LocalDomains), own: names(own), geo: c.GeoIP,
+		domains: newCache[domainInfo](maxCached), helos: newCache[helo](maxCached), hosts: newCache[hostInfo](maxCached),
 	}
 	for _, l := range admin {
-		e.admin[strings.ToLower(l)] = struct{}{}
+		e.admin = append(e.admin, strings.ToLower(l))
 	}
+	e.newDomain, e.newHelo, e.newHost = e.computeDomain, e.parseHelo, e.computeHost
 	return e, nil
 }
 
@@ -157,25 +168,28 @@ type Address struct {
 // Address returns the metadata of addr ("local@domain"; a quoted local
 // part may contain '@').
 func (e *Enricher) Address(addr []byte) Address {
-	local, dom, ok := splitAddress(addr)
-	a := Address{Admin: e.isAdmin(local)}
-	if ok && len(dom) > 0 {
-		d := e.domain(dom)
-		a.Domain, a.Local = d.Domain, d.local
-	}
-	return a
+	d, admin := e.address(addr)
+	return Address{Domain: d.Domain, Local: d.local, Admin: admin}
 }
 
-func (e *Enricher) domain(raw []byte) domainInfo {
-	if d, ok := e.domains[string(raw)]; ok {
-		return d
+// noDomain is the domainInfo of an address without a domain.
+var noDomain = &domainInfo{}
+
+func (e *Enricher) address(addr []byte) (*domainInfo, bool) {
+	local, dom, ok := splitAddress(addr)
+	admin := e.isAdmin(local)
+	if !ok || len(dom) == 0 {
+		return noDomain, admin
 	}
+	return e.domain(dom), admin
+}
+
+func (e *Enricher) domain(raw []byte) *domainInfo { return e.domains.get(raw, e.newDomain) }
+
+func (e *Enricher) computeDomain(raw []byte) domainInfo {
 	d := domainInfo{Domain: ParseDomain(raw)}
 	d.local = d.ASCII != "" && under(d.ASCII, e.local)
-	if len(e.domains) >= maxCached {
-		clear(e.domains)
-	}
-	e.domains[string(raw)] = d
+	d.members = exim.AppendDomainMembers(nil, d.ASCII, d.Unicode, d.Registered, d.TLD, d.Country, d.Freemail, d.local)
 	return d
 }
 
@@ -193,11 +207,16 @@ func (e *Enricher) Apply(r *exim.Record) {
 		sender = r.EnvelopeFrom
 	}
 	if len(sender) > 0 {
-		a := e.Address(sender)
+		a, admin := e.lastSenderInfo, e.lastSenderAdmin
+		if a == nil || !bytes.Equal(sender, e.lastSender) {
+			a, admin = e.address(sender)
+			e.lastSender, e.lastSenderInfo, e.lastSenderAdmin = append(e.lastSender[:0], sender...), a, admin
+		}
+		en.SenderMembers = a.members
 		en.SenderDomain, en.SenderDomainUnicode, en.SenderRegisteredDomain = a.ASCII, a.Unicode, a.Registered
 		en.SenderTLD, en.SenderCountry, en.SenderFreemail = a.TLD, a.Country, a.Freemail
-		en.SenderLocal, en.SenderAdmin = a.Local, a.Admin
-		en.SenderForged = a.Local && isRejection(r.Action)
+		en.SenderLocal, en.SenderAdmin = a.local, admin
+		en.SenderForged = a.local && isRejection(r.Action)
 	}
 	// the envelope recipient: on delivery lines the original address when
 	// Exim shows it (the delivered form may be a local part, a file, a pipe)
@@ -206,10 +225,14 @@ func (e *Enricher) Apply(r *exim.Record) {
 		rcpt = r.Recipient
 	}
 	if len(rcpt) > 0 {
-		a := e.Address(rcpt)
-		en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain = a.ASCII, a.Unicode, a.Registered
-		en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail = a.TLD, a.Country, a.Freemail
-		en.RecipientLocal = a.Local
+		_, dom, ok := splitAddress(rcpt)
+		if ok && len(dom) > 0 {
+			a := e.domain(dom)
+			en.RecipientMembers = a.members
+			en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain = a.ASCII, a.Unicode, a.Registered
+			en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail = a.TLD, a.Country, a.Freemail
+			en.RecipientLocal = a.local
+		}
 	}
 	en.SameDomain = en.SenderDomain != "" && en.SenderDomain == en.RecipientDomain
 	if !r.Outbound() {
@@ -220,23 +243,19 @@ func (e *Enricher) Apply(r *exim.Record) {
 // host fills the enrichment of the client (H= on reception lines).
 func (e *Enricher) host(r *exim.Record) {
 	en := &r.Enrichment
-	var h hostInfo
+	h := &noHost
 	if len(r.Host.IP) > 0 {
 		h = e.hostInfo(r.Host.IP)
-		en.SourceIPClass, en.Geo = h.class, h.geo
+		en.SourceIPClass = h.class
+		if e.geo != nil {
+			en.Geo, en.GeoMembers = h.geo, h.geoMembers // shared, read-only
+		}
 		if h.err != nil {
 			r.Err = errors.Join(r.Err, h.err)
 		}
 	}
 	if len(r.Host.Helo) > 0 {
-		hl, ok := e.helos[string(r.Host.Helo)]
-		if !ok {
-			hl = e.parseHelo(r.Host.Helo)
-			if len(e.helos) >= maxCached {
-				clear(e.helos)
-			}
-			e.helos[string(r.Host.Helo)] = hl
-		}
+		hl := e.heloInfo(r.Host.Helo)
 		en.HeloClass = hl.class
 		if hl.literal.IsValid() && h.addr.IsValid() && hl.literal != h.addr {
 			en.HeloClass, en.HeloIP = HeloAddressLiteralMismatch, hl.text
@@ -249,25 +268,37 @@ func (e *Enricher) host(r *exim.Record) {
 	}
 }
 
-func (e *Enricher) hostInfo(ip []byte) hostInfo {
-	if h, ok := e.hosts[string(ip)]; ok {
-		return h
-	}
+var noHost hostInfo
+
+func (e *Enricher) heloInfo(h []byte) *helo { return e.helos.get(h, e.newHelo) }
+
+func (e *Enricher) hostInfo(ip []byte) *hostInfo { return e.hosts.get(ip, e.newHost) }
+
+func (e *Enricher) computeHost(ip []byte) hostInfo {
 	var h hostInfo
 	if a, ok := parseIP(ip); ok {
 		h.addr = a.Unmap()
 		h.class = IPClass(h.addr)
 		if e.geo != nil {
-			if _, err := e.geo.Lookup(h.addr, &h.geo); err != nil {
+			var g exim.Geo
+			found, err := e.geo.Lookup(h.addr, &g)
+			if err != nil {
 				h.err = fmt.Errorf("geoip lookup of %s: %w", h.addr, err)
+			}
+			if found {
+				h.geo, h.geoMembers = &g, exim.AppendGeoMembers(nil, &g)
 			}
 		}
 	}
-	if len(e.hosts) >= maxCached {
-		clear(e.hosts)
-	}
-	e.hosts[string(ip)] = h
 	return h
+}
+
+// clearCaches empties the caches (benchmarks of the uncached path).
+func (e *Enricher) clearCaches() {
+	e.domains.reset()
+	e.helos.reset()
+	e.hosts.reset()
+	e.lastSenderInfo = nil
 }
 
 func isRejection(action string) bool {
@@ -284,17 +315,24 @@ func (e *Enricher) isAdmin(local []byte) bool {
 	if len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"' && bytes.IndexByte(local, '\\') < 0 {
 		local = local[1 : len(local)-1]
 	}
-	if len(local) == 0 || len(local) > 64 {
-		return false
+	for _, a := range e.admin {
+		if len(a) == len(local) && equalFoldASCII(local, a) {
+			return true
+		}
 	}
-	var buf [64]byte
-	l := buf[:0]
-	for _, c := range local {
+	return false
+}
+
+// equalFoldASCII reports whether b equals the lower-case s, ignoring the
+// case of ASCII letters in b.
+func equalFoldASCII(b []byte, s string) bool {
+	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		l = append(l, c)
+		if c != s[i] {
+			return false
+		}
 	}
-	_, ok := e.admin[string(l)]
-	return ok
+	return true
 }

@@ -3,6 +3,7 @@ package enrich
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -267,10 +268,22 @@ func TestApply(t *testing.T) {
 		p.Parse([]byte(c.line), &r)
 		r.Enrichment.SenderDomain = "stale" // Apply must reset it
 		e.Apply(&r)
-		if r.Enrichment != c.want {
-			t.Errorf("%s\n got  %+v\n want %+v", c.line, r.Enrichment, c.want)
+		if got := fieldsOnly(r.Enrichment); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s\n got  %+v\n want %+v", c.line, got, c.want)
+		}
+		// the pre-encoded members are what the fields encode to
+		doc := string(r.AppendJSON(nil))
+		r.Enrichment = fieldsOnly(r.Enrichment)
+		if again := string(r.AppendJSON(nil)); again != doc {
+			t.Errorf("%s: cached members encode differently\n with    %s\n without %s", c.line, doc, again)
 		}
 	}
+}
+
+// fieldsOnly is e without its pre-encoded members (so it compares).
+func fieldsOnly(e exim.Enrichment) exim.Enrichment {
+	e.SenderMembers, e.RecipientMembers, e.GeoMembers = nil, nil, nil
+	return e
 }
 
 // fakeGeo is a GeoIP seam for unit tests (the real reader is tested in
@@ -303,7 +316,7 @@ func TestApplyGeoIP(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		p.Parse([]byte("2026-11-25 17:06:46 H=(x.example) [192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: relay not permitted"), &r)
 		e.Apply(&r)
-		if r.Enrichment.Geo.CountryISOCode != "DE" || r.Enrichment.Geo.ASNumber != 64500 || r.Err != nil {
+		if g := r.Enrichment.Geo; g == nil || g.CountryISOCode != "DE" || g.ASNumber != 64500 || r.Err != nil {
 			t.Fatalf("geo %+v err %v", r.Enrichment.Geo, r.Err)
 		}
 	}
@@ -312,7 +325,7 @@ func TestApplyGeoIP(t *testing.T) {
 	}
 	p.Parse([]byte("2026-11-25 17:06:46 H=(x.example) [198.51.100.1] F=<a@b.example> rejected RCPT <c@d.example>: relay not permitted"), &r)
 	e.Apply(&r)
-	if r.Enrichment.Geo != (exim.Geo{}) {
+	if r.Enrichment.Geo != nil {
 		t.Errorf("geo for an address the database lacks: %+v", r.Enrichment.Geo)
 	}
 	// a lookup error is kept on the document, never swallowed

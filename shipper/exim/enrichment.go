@@ -32,7 +32,15 @@ func (r *Record) appendSourceEnrichment(e *enc) {
 	en := &r.Enrichment
 	e.strs(`"registered_domain":`, en.SourceRegisteredDomain)
 	e.strs(`"top_level_domain":`, en.SourceTopLevelDomain)
-	g := &en.Geo
+	switch {
+	case len(en.GeoMembers) > 0:
+		e.members(en.GeoMembers)
+	case en.Geo != nil:
+		appendGeo(e, en.Geo)
+	}
+}
+
+func appendGeo(e *enc, g *Geo) {
 	validLocation := g.HasLocation && math.Abs(g.Lat) <= 90 && math.Abs(g.Lon) <= 180
 	if g.CountryISOCode != "" || g.ContinentName != "" || g.CityName != "" || validLocation {
 		e.open(`"geo":`)
@@ -64,9 +72,15 @@ func (r *Record) appendSourceEnrichment(e *enc) {
 	}
 }
 
-// appendAddressEnrichment writes the members of exim.sender or exim.rcpt
-// that enrichment adds after the domain.
-func appendAddressEnrichment(e *enc, unicode, registered, tld, country string, freemail bool) {
+// appendDomain writes the members of exim.sender or exim.rcpt that
+// describe the domain, from domain to local; pre, when set, is them
+// already encoded.
+func appendDomain(e *enc, pre []byte, domain, unicode, registered, tld, country string, freemail, local bool) {
+	if len(pre) > 0 {
+		e.members(pre)
+		return
+	}
+	e.strs(`"domain":`, domain)
 	e.strs(`"domain_unicode":`, unicode)
 	e.strs(`"registered_domain":`, registered)
 	e.strs(`"tld":`, tld)
@@ -74,4 +88,42 @@ func appendAddressEnrichment(e *enc, unicode, registered, tld, country string, f
 	if freemail {
 		e.boolean(`"freemail":`, true)
 	}
+	if local {
+		e.boolean(`"local":`, true)
+	}
+}
+
+// members writes m, object members already encoded (`"k":v,"k2":v2`).
+func (e *enc) members(m []byte) {
+	e.flush()
+	if !e.first[e.depth] {
+		e.b = append(e.b, ',')
+	}
+	e.first[e.depth] = false
+	e.b = append(e.b, m...)
+}
+
+// AppendDomainMembers appends the members of exim.sender or exim.rcpt
+// that describe a domain ("domain", "domain_unicode", "registered_domain",
+// "tld", "country", "freemail", "local"), as the encoder writes them,
+// without braces or a leading comma (for Enrichment.SenderMembers and
+// RecipientMembers). Nothing is appended for an empty domain.
+func AppendDomainMembers(dst []byte, domain, unicode, registered, tld, country string, freemail, local bool) []byte {
+	if domain == "" {
+		return dst
+	}
+	e := enc{b: dst}
+	e.first[0] = true
+	appendDomain(&e, nil, domain, unicode, registered, tld, country, freemail, local)
+	return e.b
+}
+
+// AppendGeoMembers appends the "geo" and "as" members of source for g, as
+// the encoder writes them (for Enrichment.GeoMembers); nothing when g is
+// empty.
+func AppendGeoMembers(dst []byte, g *Geo) []byte {
+	e := enc{b: dst}
+	e.first[0] = true
+	appendGeo(&e, g)
+	return e.b
 }

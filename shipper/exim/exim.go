@@ -239,8 +239,16 @@ type Enrichment struct {
 	SourceTopLevelDomain   string
 	// SourceIPClass is exim.source.ip_class (public, private, loopback...).
 	SourceIPClass string
-	// Geo is source.geo.* and source.as.* from GeoIP databases.
-	Geo Geo
+	// Geo is source.geo.* and source.as.* from GeoIP databases; nil when
+	// they know nothing of the client (shared: never modify it).
+	Geo *Geo
+
+	// SenderMembers, RecipientMembers and GeoMembers, when set, are the
+	// sender's and recipient's domain members and source's geo and as
+	// members already encoded (AppendDomainMembers, AppendGeoMembers, from
+	// the fields above): enrichment caches them per domain and address,
+	// and the encoder copies them instead of encoding the fields again.
+	SenderMembers, RecipientMembers, GeoMembers []byte
 }
 
 // Reset clears r for reuse, keeping allocated capacity.

@@ -751,11 +751,7 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 		if r.Has(FlagNullSender) {
 			e.boolean(`"null":`, true)
 		}
-		e.strs(`"domain":`, en.SenderDomain)
-		appendAddressEnrichment(e, en.SenderDomainUnicode, en.SenderRegisteredDomain, en.SenderTLD, en.SenderCountry, en.SenderFreemail)
-		if en.SenderLocal {
-			e.boolean(`"local":`, true)
-		}
+		appendDomain(e, en.SenderMembers, en.SenderDomain, en.SenderDomainUnicode, en.SenderRegisteredDomain, en.SenderTLD, en.SenderCountry, en.SenderFreemail, en.SenderLocal)
 		if en.SenderAdmin {
 			e.boolean(`"admin":`, true)
 		}
@@ -771,20 +767,17 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 			e.str(`"address":`, r.Recipient)
 			e.str(`"parent":`, r.Parent)
 		}
-		e.strs(`"domain":`, en.RecipientDomain)
-		appendAddressEnrichment(e, en.RecipientDomainUnicode, en.RecipientRegisteredDomain, en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail)
-		if en.RecipientLocal {
-			e.boolean(`"local":`, true)
-		}
+		appendDomain(e, en.RecipientMembers, en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain, en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail, en.RecipientLocal)
 		e.close()
 	}
 	if en.SenderDomain != "" && en.RecipientDomain != "" {
 		e.boolean(`"same_domain":`, en.SameDomain)
 	}
 	if en.SourceIPClass != "" {
-		e.open(`"source":`)
-		e.strs(`"ip_class":`, en.SourceIPClass)
-		e.close()
+		e.key(`"source":`)
+		e.b = append(e.b, `{"ip_class":`...)
+		e.b = AppendJSONString(e.b, en.SourceIPClass)
+		e.b = append(e.b, '}')
 	}
 	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
 		e.open(`"smtp":`)

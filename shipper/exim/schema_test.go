@@ -79,7 +79,7 @@ func TestFields(t *testing.T) {
 			en := &r.Enrichment
 			en.HeloClass, en.HeloIP, en.SourceIPClass = "address_literal_mismatch", "192.0.2.7", "documentation"
 			en.SourceRegisteredDomain, en.SourceTopLevelDomain = "example.co.uk", "co.uk"
-			en.Geo = Geo{ContinentName: "Europe", CountryISOCode: "GB", CountryName: "United Kingdom", RegionISOCode: "GB-ENG", RegionName: "England",
+			en.Geo = &Geo{ContinentName: "Europe", CountryISOCode: "GB", CountryName: "United Kingdom", RegionISOCode: "GB-ENG", RegionName: "England",
 				CityName: "London", HasLocation: true, Lat: 51.5, Lon: -0.12, ASNumber: 64496, ASOrganization: "Example AS"}
 		}
 		// So is the session (shipper/session), with its summary.

@@ -1,10 +1,14 @@
 package process
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/enrich"
 )
 
 // BenchmarkProcess measures one message through framing, parsing and
@@ -28,6 +32,52 @@ func BenchmarkProcess(b *testing.B) {
 					b.Fatal(err, len(docs))
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkEnrichment is the processor on every entry of the real-Exim
+// captures (shipper/exim/testdata/real), with and without enrichment: the
+// difference is what enrichment adds per entry (lookups and the bytes of
+// its fields).
+func BenchmarkEnrichment(b *testing.B) {
+	files, _ := filepath.Glob("../exim/testdata/real/*/*log")
+	if len(files) == 0 {
+		b.Skip("no real-Exim captures")
+	}
+	var msgs [][]byte
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range bytes.Split(raw, []byte("\n")) {
+			if len(l) > 0 {
+				msgs = append(msgs, l)
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no-enrich", Config{NoEnrich: true}},
+		{"enrich", Config{Enrich: enrich.Config{LocalDomains: []string{"example.org"}}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := newProc(b, bc.cfg)
+			var docs []shipper.Doc
+			size := 0
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				var err error
+				m := shipper.Message{Position: pos, Value: msgs[i%len(msgs)], Time: time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)}
+				if docs, err = p.Process(m, docs[:0]); err != nil {
+					b.Fatal(err)
+				}
+				size += len(docs[0].Body)
+			}
+			b.ReportMetric(float64(size)/float64(b.N), "docB/op")
 		})
 	}
 }

@@ -150,7 +150,7 @@ func TestSharedByEnrichers(t *testing.T) {
 			for i := 0; i < 200; i++ {
 				p.Parse(line, &r)
 				e.Apply(&r)
-				if g := r.Enrichment.Geo; g.CityName != "Berlin" || g.ASNumber != 64496 {
+				if g := r.Enrichment.Geo; g == nil || g.CityName != "Berlin" || g.ASNumber != 64496 {
 					t.Errorf("geo %+v", g)
 					return
 				}
