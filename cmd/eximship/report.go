@@ -74,6 +74,7 @@ type reportOptions struct {
 	writeSources bool
 	window       time.Duration
 	stats        bool
+	pageSize     int
 }
 
 func runReport(ctx context.Context, e *env, args []string) error {
@@ -91,6 +92,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "parse files on `n` goroutines")
 	fs.BoolVar(&o.writeSources, "write-sources", false, "Elasticsearch only: recompute the per-source entity index eximship-sources-<namespace> for every window overlapping --since/--until (replacing its documents), then report")
 	fs.DurationVar(&o.window, "window", 24*time.Hour, "with --write-sources: length of a window (aligned on the Unix epoch, UTC)")
+	fs.IntVar(&o.pageSize, "page-size", esreport.DefaultPageSize, "Elasticsearch: buckets per composite aggregation page (at most the cluster's search.max_buckets)")
 	fs.BoolVar(&o.stats, "stats", false, "print what Elasticsearch did (requests, buckets, its took) to standard error")
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
@@ -183,7 +185,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		}
 		if o.writeSources {
 			n, st, err := esreport.WriteSources(ctx, client, esreport.SourcesConfig{
-				Namespace: ns, Since: since, Until: until, Window: o.window, Analysis: acfg,
+				Namespace: ns, Since: since, Until: until, Window: o.window, Analysis: acfg, PageSize: o.pageSize,
 			}, now)
 			if o.stats {
 				printStats(e.stderr, "write-sources", st)
@@ -194,7 +196,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 			e.log.Info("entity index rewritten", "index", analysis.SourcesIndex(ns), "documents", n,
 				"windows", len(analysis.Windows(since, until, o.window)))
 		}
-		f, st, err := esreport.Collect(ctx, client, esreport.Config{Namespace: ns, Since: since, Until: until, LocalDomains: local})
+		f, st, err := esreport.Collect(ctx, client, esreport.Config{Namespace: ns, Since: since, Until: until, LocalDomains: local, PageSize: o.pageSize})
 		if o.stats {
 			printStats(e.stderr, "report", st)
 		}

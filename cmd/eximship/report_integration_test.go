@@ -533,6 +533,11 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	if esJSON != filesJSON {
 		t.Errorf("report from Elasticsearch differs from the report from files:\n--- files\n%s\n--- elasticsearch\n%s", filesJSON, esJSON)
 	}
+	// Pages of 3 buckets: the attempts are split by source address into
+	// chunks of at most 3 documents, each paged; the same report.
+	if _, small := reportJSON(t, append(window, "--config", cfgPath, "--page-size", "3")...); small != esJSON {
+		t.Errorf("with pages of 3 buckets the report from Elasticsearch differs:\n%s\nvs\n%s", small, esJSON)
+	}
 	checkTruth(t, "elasticsearch", fromES, truth, sessionsInDocuments(t))
 	for _, f := range []string{"table", "html"} {
 		_, a, _ := runCmd(t, nil, append([]string{"report", "--format", f}, append(window, files...)...)...)

@@ -119,33 +119,100 @@ func Collect(ctx context.Context, es Doer, cfg Config) (analysis.Facts, Stats, e
 		return facts, st, nil
 	}
 	filter := q.filter()
+	chunks, err := q.ipChunks(ctx, index, filter)
+	if err != nil {
+		return facts, st, fmt.Errorf("esreport: source addresses: %w", err)
+	}
 	for _, c := range []struct {
 		what    string
 		sources []map[string]any
 		aggs    map[string]any
 		add     func(*bucket) error
+		whole   bool // one composite over everything (few buckets)
 	}{
 		{"attempts", attemptSources, attemptAggs, func(b *bucket) error {
 			a, err := b.attempt()
 			facts.Attempts = append(facts.Attempts, a)
 			return err
-		}},
+		}, false},
 		{"sessions", sessionSources, nil, func(b *bucket) error {
 			s, err := b.session()
 			facts.Sessions = append(facts.Sessions, s)
 			return err
-		}},
+		}, false},
 		{"attempts per slot", slotSources, nil, func(b *bucket) error {
 			s, err := b.slot()
 			facts.Slots = append(facts.Slots, s)
 			return err
-		}},
+		}, true},
 	} {
-		if err := q.composite(ctx, index, filter, c.sources, c.aggs, c.add); err != nil {
-			return facts, st, fmt.Errorf("esreport: %s: %w", c.what, err)
+		parts := chunks
+		if c.whole {
+			parts = []any{nil}
+		}
+		for _, chunk := range parts {
+			query := filter
+			if chunk != nil {
+				query = map[string]any{"bool": map[string]any{"filter": []any{filter, chunk}}}
+			}
+			if err := q.composite(ctx, index, query, c.sources, c.aggs, c.add); err != nil {
+				return facts, st, fmt.Errorf("esreport: %s: %w", c.what, err)
+			}
 		}
 	}
 	return facts, st, nil
+}
+
+// ipChunks splits the attempts by source address into disjoint chunks of
+// at most PageSize documents each (a source with more is a chunk of its
+// own), from an exact composite over source.address alone. A composite
+// aggregation scans every document of its query for every page; run per
+// chunk, each page scans only its chunk, so the work grows with the
+// documents instead of documents times pages. The chunks are key ranges
+// of source.address in the composite's own (byte) order, plus one for
+// documents without it; together they hold every document once. With at
+// most PageSize documents in all it returns one nil chunk (no split).
+func (q *querier) ipChunks(ctx context.Context, index string, filter any) ([]any, error) {
+	type ipCount struct {
+		ip string // "" for the missing bucket
+		n  int64
+	}
+	var ips []ipCount
+	var total int64
+	err := q.composite(ctx, index, filter, []map[string]any{terms("ip", "source.address")}, nil, func(b *bucket) error {
+		ip, err := b.str("ip")
+		ips = append(ips, ipCount{ip, *b.DocCount})
+		total += *b.DocCount
+		return err
+	})
+	if err != nil || total <= int64(q.cfg.PageSize) {
+		return []any{nil}, err
+	}
+	var chunks []any
+	var first, last string
+	var n int64
+	flush := func() {
+		if n > 0 {
+			chunks = append(chunks, map[string]any{"range": map[string]any{"source.address": map[string]any{"gte": first, "lte": last}}})
+		}
+		n = 0
+	}
+	for _, c := range ips {
+		if c.ip == "" {
+			chunks = append(chunks, map[string]any{"bool": map[string]any{"must_not": []any{map[string]any{"exists": map[string]any{"field": "source.address"}}}}})
+			continue
+		}
+		if n > 0 && n+c.n > int64(q.cfg.PageSize) {
+			flush()
+		}
+		if n == 0 {
+			first = c.ip
+		}
+		last = c.ip
+		n += c.n
+	}
+	flush()
+	return chunks, nil
 }
 
 // The composite sources. The names are the keys bucket reads.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -105,12 +106,27 @@ func FuzzDecodePage(f *testing.F) {
 	})
 }
 
-// fakeES answers _count and _search with canned pages, recording bodies.
+// fakeES answers _count and _search with canned pages per kind of
+// composite (by its sources: "ip" alone, "attempts", "sessions", "slots"),
+// recording the requests.
 type fakeES struct {
 	counts map[string]int64
-	pages  []string
+	pages  map[string][]string
 	bodies []string
 	paths  []string
+	kinds  []string
+}
+
+func kindOf(body string) string {
+	switch {
+	case strings.Contains(body, `{"from":`):
+		return "attempts"
+	case strings.Contains(body, `{"sid":`):
+		return "sessions"
+	case strings.Contains(body, `{"slot":`):
+		return "slots"
+	}
+	return "ip"
 }
 
 func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
@@ -122,10 +138,13 @@ func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
 	case strings.HasSuffix(r.URL.Path, "/_count"):
 		ix := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/_count")
 		body = `{"count":` + jsonInt(f.counts[ix]) + `,"_shards":{"total":1,"failed":0}}`
+		f.kinds = append(f.kinds, "count")
 	case strings.HasSuffix(r.URL.Path, "/_search"):
+		k := kindOf(string(b))
+		f.kinds = append(f.kinds, k)
 		body = `{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[]}}}`
-		if len(f.pages) > 0 {
-			body, f.pages = f.pages[0], f.pages[1:]
+		if p := f.pages[k]; len(p) > 0 {
+			body, f.pages[k] = p[0], p[1:]
 		}
 	}
 	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{}}, nil
@@ -133,40 +152,95 @@ func (f *fakeES) Perform(r *http.Request) (*http.Response, error) {
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
+func ipPage(took int, counts ...any) string {
+	var bs []string
+	for i := 0; i < len(counts); i += 2 {
+		k, _ := json.Marshal(counts[i])
+		bs = append(bs, fmt.Sprintf(`{"key":{"ip":%s},"doc_count":%d}`, k, counts[i+1]))
+	}
+	return fmt.Sprintf(`{"took":%d,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[%s]}}}`, took, strings.Join(bs, ","))
+}
+
 func TestCollectDatasetAndPaging(t *testing.T) {
-	// The main log is empty in the window: the reject log counts. With a
+	// The main log is empty in the window: the reject log counts. Three
+	// attempts from two addresses fit one page of 3: no split; with a
 	// page size of 2 the full first page is followed by a request with
-	// its after_key; the short second page ends the paging.
-	es := &fakeES{counts: map[string]int64{"logs-exim.main-ns": 0, "logs-exim.reject-ns": 9}, pages: []string{page1,
-		`{"took":3,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"::1","from":"a@b.test","null":null,"to":"x@y.test","sdom":"b.test","rdom":"y.test","admin":false},"doc_count":1,"first":{"value":5},"last":{"value":6}}]}}}`}}
+	// its after_key, and the short second page ends the paging.
+	attempts2 := `{"took":3,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"::1","from":"a@b.test","null":null,"to":"x@y.test","sdom":"b.test","rdom":"y.test","admin":false},"doc_count":1,"first":{"value":5},"last":{"value":6}}]}}}`
+	es := &fakeES{counts: map[string]int64{"logs-exim.main-ns": 0, "logs-exim.reject-ns": 9},
+		pages: map[string][]string{"ip": {ipPage(2, "127.0.0.20", 2, "::1", 1)}, "attempts": {page1, attempts2}}}
 	since := time.UnixMilli(1000)
 	until := time.UnixMilli(2000)
-	f, st, err := Collect(context.Background(), es, Config{Namespace: "ns", Since: since, Until: until, LocalDomains: []string{"example.org"}, PageSize: 2})
+	f, st, err := Collect(context.Background(), es, Config{Namespace: "ns", Since: since, Until: until, LocalDomains: []string{"example.org"}, PageSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Dataset != "exim.reject" || len(f.Attempts) != 3 || st.Took != (12+3+1+1)*time.Millisecond {
+	if f.Dataset != "exim.reject" || len(f.Attempts) != 2 || st.Took != (2+12+1+1)*time.Millisecond {
 		t.Errorf("facts %+v stats %+v", f, st)
 	}
-	var searches []string
+	if got := strings.Join(es.kinds, " "); got != "count count ip attempts sessions slots" {
+		t.Errorf("requests %s", got)
+	}
 	for i, p := range es.paths {
-		if strings.HasSuffix(p, "/_search") {
-			searches = append(searches, es.bodies[i])
-			if p != "/logs-exim.reject-ns/_search" {
-				t.Errorf("searched %s", p)
-			}
+		if strings.HasSuffix(p, "/_search") && p != "/logs-exim.reject-ns/_search" {
+			t.Errorf("search %d on %s", i, p)
 		}
 	}
-	if len(searches) != 4 || !strings.Contains(searches[1], `"after":{"ip":"127.0.0.20"`) || strings.Contains(searches[0], `"after"`) {
-		t.Fatalf("searches:\n%s", strings.Join(searches, "\n"))
-	}
-	q := searches[0]
+	q := es.bodies[3]
 	for _, want := range []string{`"event.action":"rcpt-rejected"`, `"gte":1000`, `"lt":2000`, `"must_not"`, `"exim.rcpt.domain":["example.org"]`,
 		`"value":"*.example.org"`, `"field":"source.address"`, `"missing_bucket":true`} {
 		if !strings.Contains(q, want) {
 			t.Errorf("attempts query lacks %s:\n%s", want, q)
 		}
 	}
+	if strings.Contains(q, `"range":{"source.address"`) {
+		t.Errorf("3 documents, page size 3: split anyway:\n%s", q)
+	}
+
+	// Page size 2: the full page is followed by one with its after_key.
+	es = &fakeES{counts: map[string]int64{"logs-exim.main-ns": 5},
+		pages: map[string][]string{"ip": {ipPage(1, "127.0.0.20", 2)}, "attempts": {page1, attempts2}}}
+	if f, _, err = Collect(context.Background(), es, Config{Namespace: "ns", PageSize: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Attempts) != 3 || !strings.Contains(es.bodies[3], `"after":{"ip":"127.0.0.20"`) || strings.Contains(es.bodies[2], `"after"`) {
+		t.Errorf("paging: %d attempts; requests %v\n%s", len(f.Attempts), es.kinds, strings.Join(es.bodies, "\n"))
+	}
+
+	// More documents than a page: one chunk per run of addresses holding
+	// at most a page (a heavy address alone), and one for documents
+	// without an address; each composite runs per chunk, the slots whole.
+	es = &fakeES{counts: map[string]int64{"logs-exim.main-ns": 50},
+		pages: map[string][]string{"ip": {ipPage(1, nil, 1, "10.0.0.1", 4, "10.0.0.2", 5, "10.0.0.3", 20, "10.0.0.4", 1)}}}
+	if _, _, err = Collect(context.Background(), es, Config{Namespace: "ns", PageSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []string
+	for i, k := range es.kinds {
+		if k == "attempts" {
+			b := es.bodies[i]
+			switch {
+			case strings.Contains(b, `"must_not":[{"exists":{"field":"source.address"}}]`):
+				chunks = append(chunks, "none")
+			case strings.Contains(b, `"range":{"source.address"`):
+				j := strings.Index(b, `"range":{"source.address"`)
+				chunks = append(chunks, b[j+len(`"range":{"source.address":`):strings.Index(b[j:], "}}")+j+1])
+			default:
+				chunks = append(chunks, "whole")
+			}
+		}
+	}
+	want := []string{"none", `{"gte":"10.0.0.1","lte":"10.0.0.2"}`, `{"gte":"10.0.0.3","lte":"10.0.0.3"}`, `{"gte":"10.0.0.4","lte":"10.0.0.4"}`}
+	if strings.Join(chunks, " ") != strings.Join(want, " ") {
+		t.Errorf("chunks %q, want %q", chunks, want)
+	}
+	if n := strings.Count(strings.Join(es.kinds, " "), "sessions"); n != 4 {
+		t.Errorf("%d sessions composites, want one per chunk (4)", n)
+	}
+	if n := strings.Count(strings.Join(es.kinds, " "), "slots"); n != 1 {
+		t.Errorf("%d slot composites, want 1", n)
+	}
+
 	// Without local domains, the reason decides.
 	es = &fakeES{counts: map[string]int64{"logs-exim.main-ns": 1}}
 	if _, _, err := Collect(context.Background(), es, Config{Namespace: "ns"}); err != nil {

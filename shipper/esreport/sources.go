@@ -27,6 +27,8 @@ type SourcesConfig struct {
 	Analysis analysis.Config
 	// BulkBytes bounds one bulk request. Default: 5 MB.
 	BulkBytes int
+	// PageSize is Config.PageSize of the reads.
+	PageSize int
 }
 
 // Validate reports configuration errors.
@@ -63,7 +65,7 @@ func WriteSources(ctx context.Context, es Doer, cfg SourcesConfig, now time.Time
 	index := analysis.SourcesIndex(cfg.Namespace)
 	written := 0
 	for _, w := range analysis.Windows(cfg.Since, cfg.Until, cfg.Window) {
-		facts, st, err := Collect(ctx, es, Config{Namespace: cfg.Namespace, Since: w[0], Until: w[1], LocalDomains: cfg.Analysis.LocalDomains})
+		facts, st, err := Collect(ctx, es, Config{Namespace: cfg.Namespace, Since: w[0], Until: w[1], LocalDomains: cfg.Analysis.LocalDomains, PageSize: cfg.PageSize})
 		total.Requests += st.Requests
 		total.Took += st.Took
 		total.Buckets += st.Buckets
