@@ -2,10 +2,19 @@
 GO ?= go
 BIN := bin/eximship
 
-.PHONY: build test test-unit test-stack demo stack-up stack-down stack-status stack-logs stack-reset stack-fetch deps fuzz bench lint
+.PHONY: build install release-snapshot test test-unit test-stack demo stack-up stack-down stack-status stack-logs stack-reset stack-fetch deps fuzz bench lint
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eximship
+
+# go install into GOBIN (or GOPATH/bin), stamped with the commit.
+install:
+	$(GO) install ./cmd/eximship
+
+# Release archives and the .deb with GoReleaser, as a snapshot (nothing
+# published), checked; see scripts/release-snapshot.
+release-snapshot:
+	scripts/release-snapshot
 
 # Unit tests everywhere; integration tests against the real Kafka and
 # Elasticsearch (scripts/stack) and a real Exim when they can run here.
