@@ -62,6 +62,7 @@ type dashTruth struct {
 	arrivals   int                 // accepted messages
 	deliveries int                 // their deliveries
 	typo       int                 // rejected RCPTs to unknown local users
+	rejected   map[int]int         // session -> rejected RCPTs (relay and typo)
 	mid        time.Time           // between the history phase and the rest (log time)
 }
 
@@ -72,13 +73,15 @@ func runDashboardLab(t *testing.T) (string, *dashTruth) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	lab, err := eximlab.Start(ctx, eximlab.Config{Keep: true})
+	// +smtp_connection logs the end of each SMTP connection, so sessions are
+	// exact (not inferred) and closing lines carry the per-session counts.
+	lab, err := eximlab.Start(ctx, eximlab.Config{Keep: true, LogSelector: "+pid +incoming_port +smtp_connection"})
 	if err != nil {
 		t.Fatalf("start Exim lab: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(lab.Dir) })
 	defer lab.Close()
-	tr := &dashTruth{authFails: map[string][]string{}}
+	tr := &dashTruth{authFails: map[string][]string{}, rejected: map[int]int{}}
 	session := 0
 	open := func(ip string) *eximlab.Client {
 		t.Helper()
@@ -114,6 +117,7 @@ func runDashboardLab(t *testing.T) (string, *dashTruth) {
 		for _, to := range rcpts {
 			cmd(c, 550, "RCPT TO:<"+to+">")
 			tr.relay = append(tr.relay, attemptTruth{ip, from, to, session})
+			tr.rejected[session]++
 		}
 	}
 	authFail := func(c *eximlab.Client, ip, user string, login bool) {
@@ -210,6 +214,7 @@ func runDashboardLab(t *testing.T) (string, *dashTruth) {
 	for _, u := range []string{"nosuchuser1", "nosuchuser2", "nosuchuser3"} {
 		cmd(c, 550, "RCPT TO:<"+local(u)+">")
 		tr.typo++
+		tr.rejected[session]++
 	}
 	quit(c)
 	c = open(ipWrongPw)
@@ -742,6 +747,45 @@ func checkPanels(t *testing.T, ix *indexed, tr *dashTruth) {
 	eq("rejected RCPTs by reason", total, float64(tr.rejections()))
 	eq("overview rejections", one(t, run("ov-rejections"), "c"), float64(tr.rejections()))
 
+	// Sessions: exact with +smtp_connection.
+	sessionsOf := map[string]map[int]bool{}
+	allSessions := map[int]bool{}
+	for _, a := range tr.relay {
+		if sessionsOf[a.ip] == nil {
+			sessionsOf[a.ip] = map[int]bool{}
+		}
+		sessionsOf[a.ip][a.session] = true
+		allSessions[a.session] = true
+	}
+	perSource := run("relay-sessions")
+	bySessions, byFroms, byCount := byKey(perSource, "ip", "s"), byKey(perSource, "ip", "f"), byKey(perSource, "ip", "c")
+	for ip, n := range perIP {
+		eq("relay attempts of "+ip+" (sessions table)", byCount[ip], n)
+		eq("SMTP sessions of "+ip, bySessions[ip], float64(len(sessionsOf[ip])))
+		eq("MAIL FROMs of "+ip+" (sessions table)", byFroms[ip], float64(len(froms[ip])))
+	}
+	eq("SMTP sessions with relay attempts", one(t, run("relay-session-count"), "c"), float64(len(allSessions)))
+	wantHist := map[string]float64{}
+	for _, n := range tr.rejected {
+		switch {
+		case n <= 4:
+			wantHist[fmt.Sprint(n)]++
+		case n <= 10:
+			wantHist["5-10"]++
+		default:
+			wantHist["11+"]++
+		}
+	}
+	gotHist := map[string]float64{}
+	for _, r := range run("relay-rcpts-per-session") {
+		if v, _ := r["c"].(float64); v > 0 {
+			gotHist[fmt.Sprint(r["n"])] = v
+		}
+	}
+	if fmt.Sprint(gotHist) != fmt.Sprint(wantHist) {
+		t.Errorf("rejected RCPTs per session: panel %v, truth %v", gotHist, wantHist)
+	}
+
 	// Without the dashboard's dataset filter the reject log counts every
 	// rejection a second time: the filter is what keeps the count right.
 	p := get["relay-count"]
@@ -871,6 +915,21 @@ func checkPanelsVersusReport(t *testing.T, ix *indexed) {
 			if got := classes[m["classification"].(string)]; got != want {
 				t.Errorf("classification %v: dashboard (source IPs, attempts) %v, report %v", m["classification"], got, want)
 			}
+		}
+		sess := byKey(get["relay-sessions"], "ip", "s")
+		exact := 0
+		for _, x := range rep["sources"].([]any) {
+			m := x.(map[string]any)
+			if m["sessions_exact"] != true {
+				continue
+			}
+			exact++
+			if sess[m["source_ip"].(string)] != m["sessions"] {
+				t.Errorf("sessions of %v: dashboard %v, report %v", m["source_ip"], sess[m["source_ip"].(string)], m["sessions"])
+			}
+		}
+		if exact == 0 {
+			t.Error("the report has no exact session counts to compare (log_selector +smtp_connection should give them)")
 		}
 		bySource := map[string]lens.Row{}
 		for _, r := range get["relay-source-table"] {
