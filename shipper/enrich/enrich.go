@@ -143,7 +143,8 @@ func New(c Config) (*Enricher, error) {
 	for _, l := range admin {
 		e.admin = append(e.admin, strings.ToLower(l))
 	}
-	e.newDomain, e.newHelo, e.newHost = e.computeDomain, e.parseHelo, e.computeHost
+	e.newDomain, e.newHost = e.computeDomain, e.computeHost
+	e.newHelo = func(h []byte) helo { return parseHelo(h, e.own) }
 	return e, nil
 }
 

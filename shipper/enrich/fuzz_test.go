@@ -116,7 +116,7 @@ func FuzzHelo(f *testing.F) {
 				t.Fatalf("HELO %q from %q: mismatch address %q", h, ip, en.HeloIP)
 			}
 		}
-		if c := e.parseHelo(h).class; en.HeloClass != c && en.HeloClass != HeloAddressLiteralMismatch {
+		if c := parseHelo(h, e.own).class; en.HeloClass != c && en.HeloClass != HeloAddressLiteralMismatch {
 			t.Fatalf("HELO %q: cached class %q, computed %q", h, en.HeloClass, c)
 		}
 	})

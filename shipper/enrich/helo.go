@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/netip"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/net/idna"
 )
@@ -38,8 +37,9 @@ type helo struct {
 	text    string     // literal's address, canonical (related.ip)
 }
 
-// parseHelo classifies a HELO argument as Exim logs it (`H=(helo)`).
-func (e *Enricher) parseHelo(h []byte) helo {
+// parseHelo classifies a HELO argument as Exim logs it (`H=(helo)`); own
+// are our own names (Config.OwnHostnames).
+func parseHelo(h []byte, own map[string]struct{}) helo {
 	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
 		inner := h[1 : len(h)-1]
 		// Exim accepts an "IPv6:" or "IPv4:" tag, in any case
@@ -74,7 +74,7 @@ func (e *Enricher) parseHelo(h []byte) helo {
 		return helo{class: HeloInvalid}
 	case name == "localhost" || name == "localhost.localdomain" || strings.HasSuffix(name, ".localhost"):
 		return helo{class: HeloLocalhost}
-	case under(name, e.own):
+	case under(name, own):
 		return helo{class: HeloOwnName}
 	case strings.IndexByte(name, '.') < 0:
 		if validName(name) {
@@ -138,14 +138,4 @@ func under(name string, set map[string]struct{}) bool {
 		d = d[i+1:]
 	}
 	return false
-}
-
-// parseIP parses an IPv4 or IPv6 address without a zone, without copying
-// b (netip keeps no reference to its input but a zone's, refused here).
-func parseIP(b []byte) (netip.Addr, bool) {
-	if len(b) == 0 || len(b) > 45 || bytes.IndexByte(b, '%') >= 0 {
-		return netip.Addr{}, false
-	}
-	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
-	return a, err == nil
 }

@@ -1,6 +1,10 @@
 package enrich
 
-import "net/netip"
+import (
+	"bytes"
+	"net/netip"
+	"unsafe"
+)
 
 // Values of exim.source.ip_class.
 const (
@@ -101,4 +105,14 @@ func IPClass(a netip.Addr) string {
 		return IPReserved
 	}
 	return IPPublic
+}
+
+// parseIP parses an IPv4 or IPv6 address without a zone, without copying
+// b (netip keeps no reference to its input but a zone's, refused here).
+func parseIP(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 || len(b) > 45 || bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
+	return a, err == nil
 }
