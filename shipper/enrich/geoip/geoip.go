@@ -187,15 +187,11 @@ func (db *DB) Lookup(ip netip.Addr, g *exim.Geo) (bool, error) {
 	ip = ip.Unmap()
 	found := false
 	if db.city != nil {
-		res := db.city.Lookup(ip)
-		if err := res.Err(); err != nil {
-			return false, fmt.Errorf("city database: %w", err)
+		c, ok, err := lookup[cityRecord](db.city, ip, "city")
+		if err != nil {
+			return false, err
 		}
-		if res.Found() {
-			var c cityRecord
-			if err := res.Decode(&c); err != nil {
-				return false, fmt.Errorf("city database: %w", err)
-			}
+		if ok {
 			g.ContinentName = c.Continent.Names.EN
 			g.CountryISOCode, g.CountryName = c.Country.ISOCode, c.Country.Names.EN
 			if len(c.Subdivisions) > 0 {
@@ -213,18 +209,29 @@ func (db *DB) Lookup(ip netip.Addr, g *exim.Geo) (bool, error) {
 		}
 	}
 	if db.asn != nil {
-		res := db.asn.Lookup(ip)
-		if err := res.Err(); err != nil {
-			return found, fmt.Errorf("asn database: %w", err)
+		a, ok, err := lookup[asnRecord](db.asn, ip, "asn")
+		if err != nil {
+			return found, err
 		}
-		if res.Found() {
-			var a asnRecord
-			if err := res.Decode(&a); err != nil {
-				return found, fmt.Errorf("asn database: %w", err)
-			}
+		if ok {
 			g.ASNumber, g.ASOrganization = int64(a.Number), a.Organization
 			found = true
 		}
 	}
 	return found, nil
+}
+
+// lookup decodes the record of ip in r, if it has one.
+func lookup[T any](r *maxminddb.Reader, ip netip.Addr, what string) (rec T, found bool, err error) {
+	res := r.Lookup(ip)
+	if err := res.Err(); err != nil {
+		return rec, false, fmt.Errorf("%s database: %w", what, err)
+	}
+	if !res.Found() {
+		return rec, false, nil
+	}
+	if err := res.Decode(&rec); err != nil {
+		return rec, false, fmt.Errorf("%s database: %w", what, err)
+	}
+	return rec, true, nil
 }

@@ -46,18 +46,25 @@ func databases(t testing.TB) (city, country, asn string) {
 	return city, country, asn
 }
 
+// open opens c for the test, closed at its end.
+func open(t testing.TB, c geoip.Config) *geoip.DB {
+	t.Helper()
+	db, err := geoip.Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
 func TestLookup(t *testing.T) {
 	city, country, asn := databases(t)
-	db, err := geoip.Open(geoip.Config{CityDatabase: city, ASNDatabase: asn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cdb, err := geoip.Open(geoip.Config{CityDatabase: country})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cdb.Close()
+	db := open(t, geoip.Config{CityDatabase: city, ASNDatabase: asn})
+	cdb := open(t, geoip.Config{CityDatabase: country})
 	berlin := exim.Geo{ContinentName: "Europe", CountryISOCode: "DE", CountryName: "Germany", RegionISOCode: "DE-BE", RegionName: "Berlin",
 		CityName: "Berlin", HasLocation: true, Lat: 52.52, Lon: 13.405}
 	cases := []struct {
@@ -130,11 +137,7 @@ func TestOpenErrors(t *testing.T) {
 // race detector checks the sharing), through the enrich.GeoIP interface.
 func TestSharedByEnrichers(t *testing.T) {
 	city, _, asn := databases(t)
-	db, err := geoip.Open(geoip.Config{CityDatabase: city, ASNDatabase: asn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := open(t, geoip.Config{CityDatabase: city, ASNDatabase: asn})
 	line := []byte("2026-11-25 17:06:46 H=(x.example) [192.0.2.7] F=<a@b.example> rejected RCPT <c@d.example>: relay not permitted")
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -162,11 +165,7 @@ func TestSharedByEnrichers(t *testing.T) {
 
 func BenchmarkLookup(b *testing.B) {
 	city, _, asn := databases(b)
-	db, err := geoip.Open(geoip.Config{CityDatabase: city, ASNDatabase: asn})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := open(b, geoip.Config{CityDatabase: city, ASNDatabase: asn})
 	ip := netip.MustParseAddr("192.0.2.1")
 	b.ReportAllocs()
 	for b.Loop() {
