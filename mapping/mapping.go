@@ -233,6 +233,32 @@ func SourcesFields() (map[string]string, error) {
 }
 
 func componentFields(name string) (map[string]string, error) {
+	specs, err := componentSpecs(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(specs))
+	for p, s := range specs {
+		out[p] = s.Type
+	}
+	return out, nil
+}
+
+// Spec is how one field is mapped: its type and whether it is indexed
+// (searchable) and has doc values (aggregatable, sortable).
+type Spec struct {
+	Type      string
+	Index     bool
+	DocValues bool
+}
+
+// FieldSpecs is Fields with the index and doc_values of every field (the
+// types' defaults where the mapping sets none: text has no doc values).
+func FieldSpecs() (map[string]Spec, error) {
+	return componentSpecs(MappingsComponent)
+}
+
+func componentSpecs(name string) (map[string]Spec, error) {
 	body, err := files.ReadFile("templates/component-" + name + ".json")
 	if err != nil {
 		return nil, err
@@ -245,7 +271,7 @@ func componentFields(name string) (map[string]string, error) {
 	if err := json.Unmarshal(body, &t); err != nil {
 		return nil, fmt.Errorf("mapping: %s: %w", name, err)
 	}
-	out := map[string]string{}
+	out := map[string]Spec{}
 	walk("", t.Template.Mappings.Properties, out)
 	return out, nil
 }
@@ -254,9 +280,28 @@ type mappingNode struct {
 	Type       string                 `json:"type"`
 	Properties map[string]mappingNode `json:"properties"`
 	Fields     map[string]mappingNode `json:"fields"`
+	Index      *bool                  `json:"index"`
+	DocValues  *bool                  `json:"doc_values"`
 }
 
-func walk(prefix string, props map[string]mappingNode, out map[string]string) {
+func (n mappingNode) spec() Spec {
+	s := Spec{Type: n.Type, Index: true, DocValues: true}
+	switch n.Type {
+	case "", "object":
+		s.Type, s.Index, s.DocValues = "object", false, false
+	case "text", "match_only_text", "binary":
+		s.DocValues = false
+	}
+	if n.Index != nil {
+		s.Index = *n.Index
+	}
+	if n.DocValues != nil {
+		s.DocValues = *n.DocValues
+	}
+	return s
+}
+
+func walk(prefix string, props map[string]mappingNode, out map[string]Spec) {
 	for k, n := range props {
 		p := prefix + k
 		if n.Properties != nil {
@@ -265,13 +310,9 @@ func walk(prefix string, props map[string]mappingNode, out map[string]string) {
 				continue
 			}
 		}
-		t := n.Type
-		if t == "" {
-			t = "object"
-		}
-		out[p] = t
+		out[p] = n.spec()
 		for fk, fn := range n.Fields {
-			out[p+"."+fk] = fn.Type
+			out[p+"."+fk] = fn.spec()
 		}
 	}
 }
