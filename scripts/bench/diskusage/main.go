@@ -173,7 +173,10 @@ func main() {
 			if v.Kind == "raw" {
 				continue
 			}
-			if v.Result.Queries, err = timeQueries(ctx, v.Target, *runs); err != nil {
+			if v.Result.Queries, err = timeQueries(ctx, v.Target, *runs); err == nil {
+				err = timeWorkloads(ctx, v.Target, strings.TrimPrefix(v.Target, "logs-exim.main-"), *runs, v.Result.Queries)
+			}
+			if err != nil {
 				cleanup(ctx, vs)
 				log.Fatalf("diskusage: queries on %s: %v", v.Name, err)
 			}

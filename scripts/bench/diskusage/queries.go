@@ -7,6 +7,11 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/eximship/eximship/dashboards"
+	"github.com/eximship/eximship/dashboards/lens"
+	"github.com/eximship/eximship/shipper/esreport"
 )
 
 // query is one of the aggregations `eximship report` and the dashboards
@@ -147,4 +152,111 @@ func runQuery(ctx context.Context, target string, q query) (took float64, reques
 		// insert "after" into the composite of the original body
 		body = strings.Replace(q.body, `"composite":{`, `"composite":{"after":`+string(ak)+`,`, 1)
 	}
+}
+
+// workload is a named set of requests timed as a whole: the report's
+// facts (esreport.Collect, every composite page) and each bundled
+// dashboard (every Lens panel on the logs data view, as Kibana would
+// send it over the whole corpus).
+type workload struct {
+	name string
+	run  func(ctx context.Context, target, namespace string) (took float64, requests int, result string, err error)
+}
+
+func workloads() ([]workload, error) {
+	out := []workload{{
+		name: "eximship report: relay facts (esreport.Collect, composite over keyword fields, size 10000)",
+		run: func(ctx context.Context, _, ns string) (float64, int, string, error) {
+			f, st, err := esreport.Collect(ctx, es, esreport.Config{Namespace: ns})
+			if err != nil {
+				return 0, 0, "", err
+			}
+			return float64(st.Took.Milliseconds()), st.Requests, fmt.Sprintf("%d buckets, %d relay attempts", st.Buckets, len(f.Attempts)), nil
+		},
+	}}
+	objs, err := dashboards.Objects()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.Type != "dashboard" {
+			continue
+		}
+		var reqs []map[string]any
+		ss, _ := json.Marshal(o.Attributes["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"])
+		var src struct {
+			Query   lens.Query    `json:"query"`
+			Filters []lens.Filter `json:"filter"`
+		}
+		if err := json.Unmarshal(ss, &src); err != nil {
+			return nil, err
+		}
+		c := lens.Context{TimeField: "@timestamp", Query: src.Query, Filters: src.Filters,
+			From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+		for _, p := range o.Attributes["panelsJSON"].([]any) {
+			pm := p.(map[string]any)
+			if pm["type"] != "lens" {
+				continue
+			}
+			ab, _ := json.Marshal(pm["embeddableConfig"].(map[string]any)["attributes"])
+			a, err := lens.Parse(ab)
+			if err != nil {
+				return nil, err
+			}
+			if dv, err := a.DataViewID("l1"); err != nil || dv != dashboards.LogsDataView {
+				continue
+			}
+			r, err := lens.Translate(a, "l1", c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", o.ID, err)
+			}
+			reqs = append(reqs, r.Body)
+		}
+		if len(reqs) == 0 {
+			continue
+		}
+		out = append(out, workload{
+			name: fmt.Sprintf("dashboard %s (%d Lens panels)", o.ID, len(reqs)),
+			run: func(ctx context.Context, target, _ string) (float64, int, string, error) {
+				var took float64
+				for _, b := range reqs {
+					body, _ := json.Marshal(b)
+					var r map[string]any
+					if err := call(ctx, http.MethodPost, "/"+target+"/_search?request_cache=false", string(body), &r); err != nil {
+						return 0, 0, "", err
+					}
+					t, _ := r["took"].(float64)
+					took += t
+				}
+				return took, len(reqs), "", nil
+			},
+		})
+	}
+	return out, nil
+}
+
+// timeWorkloads is timeQueries for the workloads.
+func timeWorkloads(ctx context.Context, target, namespace string, runs int, into map[string]timing) error {
+	ws, err := workloads()
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		var tooks []float64
+		var t timing
+		for i := 0; i <= runs; i++ {
+			took, reqs, res, err := w.run(ctx, target, namespace)
+			if err != nil {
+				return fmt.Errorf("%s: %w", w.name, err)
+			}
+			if i > 0 {
+				tooks = append(tooks, took)
+			}
+			t.Requests, t.Result = reqs, res
+		}
+		sort.Float64s(tooks)
+		t.MedianMS, t.MinMS, t.MaxMS = tooks[len(tooks)/2], tooks[0], tooks[len(tooks)-1]
+		into[w.name] = t
+	}
+	return nil
 }
