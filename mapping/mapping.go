@@ -6,8 +6,9 @@
 //
 // The templates use only what every Elasticsearch 8 node has (server
 // mappers; no match_only_text, wildcard, constant_keyword, ingest pipeline
-// or painless), so they install on a minimal node too. ILM is the one
-// optional feature: detected at install time, referenced only when present.
+// or painless), so they install on a minimal node too. Optional features
+// are detected at install time: ILM (referenced only when present) and
+// the storage (logsdb, synthetic or stored _source: storage.go).
 package mapping
 
 import (
