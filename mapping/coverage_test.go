@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -194,9 +195,16 @@ func fits(typ string, v any) bool {
 		}
 		_, err := time.Parse(time.RFC3339Nano, s)
 		return err == nil
-	case "keyword", "text":
+	case "keyword", "text", "match_only_text", "wildcard", "constant_keyword":
 		_, ok := v.(string)
 		return ok
+	case "binary":
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		_, err := base64.StdEncoding.DecodeString(s)
+		return err == nil
 	}
 	return false
 }
