@@ -59,6 +59,9 @@ type eximSection struct {
 	// KeepOriginal keeps event.original on every document (default false:
 	// only where the document does not hold every word of its line).
 	KeepOriginal bool `yaml:"keep_original"`
+	// Host is host.name for entries whose transport names no host (no
+	// envelope host, no syslog header); the Kafka key is the next fallback.
+	Host string `yaml:"host"`
 }
 
 // Check validates the time zone and the process package's rules
@@ -94,7 +97,7 @@ func (x *eximSection) config() (process.Config, error) {
 		return process.Config{}, err
 	}
 	return process.Config{
-		Namespace: x.Namespace, Location: loc, Dataset: strings.ToLower(x.Dataset), KeepOriginal: x.KeepOriginal,
+		Namespace: x.Namespace, Location: loc, Dataset: strings.ToLower(x.Dataset), KeepOriginal: x.KeepOriginal, Host: x.Host,
 		Enrich: enrich.Config{LocalDomains: x.LocalDomains, AdminLocalParts: x.AdminLocalParts, OwnHostnames: x.OwnHostnames},
 	}, nil
 }

@@ -249,3 +249,20 @@ func TestSessionsConfig(t *testing.T) {
 		t.Error("sessions are on by default, in partition order")
 	}
 }
+
+// TestConfigEximHost: exim.host reaches the processor (host.name fallback)
+// and a value that is no host name is an error naming the key.
+func TestConfigEximHost(t *testing.T) {
+	c, probs := parseConfig([]byte("exim:\n  host: MX1.Example.org\n"), envOf(nil))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	pc, err := c.processConfig()
+	if err != nil || pc.Host != "MX1.Example.org" {
+		t.Fatalf("process config host %q, %v", pc.Host, err)
+	}
+	_, probs = parseConfig([]byte("exim:\n  host: \"mx 1\"\n"), envOf(nil))
+	if len(probs) == 0 || !strings.Contains(probs[0].String(), "host") {
+		t.Errorf("a host with a blank: problems %v", probs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -45,13 +46,18 @@ in the order given (give the main log before its reject log, older files
 first); the line that closes a session carries its summary
 (exim.session.transactions, rcpt_rejected, mail_froms, event.duration).
 
+Lines that name no host (plain log files) get host.name from -host, by
+default this machine's name. The documents depend on the input alone: they
+carry no event.created and event.ingested (run adds them: the Kafka
+record's time and its own clock).
+
 Problems in the input become documents with error.message and
 event.original; the exit status is 1 only when an input could not be read
 (the other inputs are still processed), 2 for bad flags.`
 
 const parseExamples = `  eximship parse /var/log/exim4/mainlog | jq -c 'select(.event.action == "rcpt-rejected")'
   eximship parse -timezone Europe/Berlin /var/log/exim4/mainlog.*.gz > docs.ndjson
-  zcat rejectlog.1.gz | eximship parse -dataset reject -
+  zcat rejectlog.1.gz | eximship parse -dataset reject -host mx2.example.org -
   kcat -C -b kafka1:9092 -t exim-logs -e | eximship parse -per-line -with-meta
   eximship parse --local-domain example.org --local-domain example.net mainlog   # marks local and forged senders
   eximship parse --geoip-city GeoLite2-City.mmdb --geoip-asn GeoLite2-ASN.mmdb mainlog   # adds source.geo.*, source.as.*
@@ -100,7 +106,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	geoCity := fs.String("geoip-city", "", "GeoIP City or Country database `file` (.mmdb: GeoLite2, DB-IP lite) for source.geo.* (default: geoip.city_database of -config)")
 	geoASN := fs.String("geoip-asn", "", "GeoIP ASN database `file` (.mmdb) for source.as.* (default: geoip.asn_database of -config)")
 	noEnrich := fs.Bool("no-enrich", false, "leave out the enrichment (domain metadata, HELO class, address range, GeoIP): the parser's fields only, for comparison; run always enriches")
-	configPath := fs.String("config", "", "read exim.local_domains, exim.own_hostnames, exim.admin_local_parts and geoip from this configuration `file` (the one of run)")
+	configPath := fs.String("config", "", "read exim.local_domains, exim.own_hostnames, exim.admin_local_parts, exim.host and geoip from this configuration `file` (the one of run)")
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -120,6 +126,11 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			ownHostnames = cfg.Exim.OwnHostnames
 		}
 		adminLocalParts = cfg.Exim.AdminLocalParts
+		hostSet := false
+		fs.Visit(func(f *flag.Flag) { hostSet = hostSet || f.Name == "host" })
+		if !hostSet && cfg.Exim.Host != "" {
+			o.host = cfg.Exim.Host
+		}
 		if !gc.Enabled() {
 			gc, geoFrom = cfg.GeoIP.config(), "geoip in "+*configPath
 		}
@@ -132,7 +143,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 		loc = l
 	}
-	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host, NoSessions: !o.sessions, KeepOriginal: o.keepOrig,
+	pcfg := process.Config{Namespace: o.namespace, Location: loc, Dataset: o.dataset, NoEnrich: *noEnrich, Host: o.host, NoSessions: !o.sessions, KeepOriginal: o.keepOrig, Deterministic: true,
 		Enrich: enrich.Config{LocalDomains: localDomains, OwnHostnames: ownHostnames, AdminLocalParts: adminLocalParts}}
 	if err := pcfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}

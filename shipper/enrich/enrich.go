@@ -236,9 +236,30 @@ func (e *Enricher) Apply(r *exim.Record) {
 		}
 	}
 	en.SameDomain = en.SenderDomain != "" && en.SenderDomain == en.RecipientDomain
+	en.EmailDirection = e.direction(r)
 	if !r.Outbound() {
 		e.host(r)
 	}
+}
+
+// direction is email.direction (exim.Enrichment.EmailDirection): from the
+// local domains, for entries with a known recipient; "" without local
+// domains. Mail of an authenticated user (A=) to elsewhere is outbound
+// whatever its sender domain; the null sender (bounces) is not local.
+func (e *Enricher) direction(r *exim.Record) string {
+	en := &r.Enrichment
+	if len(e.local) == 0 || en.RecipientDomain == "" {
+		return ""
+	}
+	switch {
+	case en.SenderLocal && en.RecipientLocal:
+		return "internal"
+	case en.RecipientLocal:
+		return "inbound"
+	case en.SenderLocal, len(r.AuthID) > 0 && r.Action != exim.ActionAuthFailed:
+		return "outbound" // from one of our domains, or an authenticated user
+	}
+	return "external"
 }
 
 // host fills the enrichment of the client (H= on reception lines).

@@ -242,25 +242,25 @@ func TestApply(t *testing.T) {
 		{"2026-11-25 17:06:46 H=(ylmf-pc) [127.0.0.20] F=<root@example.org> rejected RCPT <victim1@Mail.Example.CO.UK>: relay not permitted",
 			exim.Enrichment{SenderDomain: "example.org", SenderRegisteredDomain: "example.org", SenderTLD: "org", SenderLocal: true, SenderAdmin: true, SenderForged: true,
 				RecipientDomain: "mail.example.co.uk", RecipientRegisteredDomain: "example.co.uk", RecipientTLD: "uk", RecipientCountry: "GB",
-				HeloClass: HeloBareWord, SourceIPClass: IPLoopback}},
+				HeloClass: HeloBareWord, SourceIPClass: IPLoopback, EmailDirection: "outbound"}},
 		{"2026-11-25 17:06:46 H=(x) [127.0.0.21] F=<> rejected RCPT <victim2@gmail.com>: relay not permitted",
 			exim.Enrichment{RecipientDomain: "gmail.com", RecipientRegisteredDomain: "gmail.com", RecipientTLD: "com", RecipientFreemail: true,
-				HeloClass: HeloBareWord, SourceIPClass: IPLoopback}},
+				HeloClass: HeloBareWord, SourceIPClass: IPLoopback, EmailDirection: "external"}},
 		{"2026-11-25 17:06:46 H=mail.example.co.jp (MAIL.Example.CO.JP) [203.0.113.5]:4711 F=<bob@例子.中国> rejected RCPT <carol@例子.中国>: relay not permitted",
 			exim.Enrichment{SenderDomain: "xn--fsqu00a.xn--fiqs8s", SenderDomainUnicode: "例子.中国", SenderRegisteredDomain: "xn--fsqu00a.xn--fiqs8s", SenderTLD: "xn--fiqs8s", SenderCountry: "CN",
 				RecipientDomain: "xn--fsqu00a.xn--fiqs8s", RecipientDomainUnicode: "例子.中国", RecipientRegisteredDomain: "xn--fsqu00a.xn--fiqs8s", RecipientTLD: "xn--fiqs8s", RecipientCountry: "CN",
-				SameDomain: true, HeloClass: HeloFQDN, SourceIPClass: IPDocumentation, SourceRegisteredDomain: "example.co.jp", SourceTopLevelDomain: "co.jp"}},
+				SameDomain: true, HeloClass: HeloFQDN, SourceIPClass: IPDocumentation, SourceRegisteredDomain: "example.co.jp", SourceTopLevelDomain: "co.jp", EmailDirection: "external"}},
 		{"2026-11-25 17:06:46 H=([10.9.8.7]) [192.168.1.5] F=<a@b.example.com.tw> rejected RCPT <c@d.example.com.tw>: relay not permitted",
 			exim.Enrichment{SenderDomain: "b.example.com.tw", SenderRegisteredDomain: "example.com.tw", SenderTLD: "tw", SenderCountry: "TW",
 				RecipientDomain: "d.example.com.tw", RecipientRegisteredDomain: "example.com.tw", RecipientTLD: "tw", RecipientCountry: "TW",
-				HeloClass: HeloAddressLiteralMismatch, HeloIP: "10.9.8.7", SourceIPClass: IPPrivate}},
+				HeloClass: HeloAddressLiteralMismatch, HeloIP: "10.9.8.7", SourceIPClass: IPPrivate, EmailDirection: "external"}},
 		{"2026-11-25 17:06:43 1xWGSB-0004Yk-2k <= info@example.org U=info P=local S=419",
 			exim.Enrichment{SenderDomain: "example.org", SenderRegisteredDomain: "example.org", SenderTLD: "org", SenderLocal: true, SenderAdmin: true}},
 		// delivery: H= is the server delivered to; the recipient is the original address
 		{"2026-11-25 17:06:44 1xWGSB-0004Yk-2k => alice <alice@example.org> R=local_user T=maildir_home",
-			exim.Enrichment{RecipientDomain: "example.org", RecipientRegisteredDomain: "example.org", RecipientTLD: "org", RecipientLocal: true}},
+			exim.Enrichment{RecipientDomain: "example.org", RecipientRegisteredDomain: "example.org", RecipientTLD: "org", RecipientLocal: true, EmailDirection: "inbound"}},
 		{"2026-11-25 17:06:44 1xWGSB-0004Yk-2k => bob@remote.example R=dnslookup T=remote_smtp H=mx.remote.example [192.0.2.25] C=\"250 OK\"",
-			exim.Enrichment{RecipientDomain: "remote.example", RecipientRegisteredDomain: "remote.example", RecipientTLD: "example"}},
+			exim.Enrichment{RecipientDomain: "remote.example", RecipientRegisteredDomain: "remote.example", RecipientTLD: "example", EmailDirection: "external"}},
 		{"2026-11-25 17:06:43 Start queue run: pid=1", exim.Enrichment{}},
 	}
 	for _, c := range cases {
@@ -284,6 +284,39 @@ func TestApply(t *testing.T) {
 func fieldsOnly(e exim.Enrichment) exim.Enrichment {
 	e.SenderMembers, e.RecipientMembers, e.GeoMembers = nil, nil, nil
 	return e
+}
+
+// TestEmailDirection: email.direction from the local domains, an
+// authenticated sender counting as local; nothing without local domains.
+func TestEmailDirection(t *testing.T) {
+	p := exim.NewParser(exim.Options{})
+	cases := []struct{ line, want, wantNoLocal string }{
+		{"2026-11-25 17:06:46 H=[192.0.2.1] F=<bob@partner.test> rejected RCPT <alice@example.org>: no", "inbound", ""},
+		{"2026-11-25 17:06:46 H=[192.0.2.1] F=<alice@example.org> rejected RCPT <bob@partner.test>: no", "outbound", ""},
+		{"2026-11-25 17:06:46 H=[192.0.2.1] F=<alice@example.org> rejected RCPT <carol@sub.example.org>: no", "internal", ""},
+		{"2026-11-25 17:06:46 H=[192.0.2.1] F=<x@relay.test> rejected RCPT <y@victim.test>: relay not permitted", "external", ""},
+		{"2026-11-25 17:06:46 H=[192.0.2.1] F=<> rejected RCPT <y@victim.test>: relay not permitted", "external", ""},
+		{"2026-11-25 17:06:46 1xWGSB-0004Yk-2k => y@victim.test F=<x@gmail.test> A=plain:alice R=dnslookup T=remote_smtp H=mx.victim.test [192.0.2.9]", "outbound", ""},
+		{"2026-11-25 17:06:43 1xWGSB-0004Yk-2k <= x@gmail.test H=[192.0.2.1] P=esmtp S=1", "", ""},
+	}
+	local, err := New(Config{LocalDomains: []string{"example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		var r exim.Record
+		p.Parse([]byte(c.line), &r)
+		if local.Apply(&r); r.Enrichment.EmailDirection != c.want {
+			t.Errorf("%s: direction %q, want %q", c.line, r.Enrichment.EmailDirection, c.want)
+		}
+		if none.Apply(&r); r.Enrichment.EmailDirection != c.wantNoLocal {
+			t.Errorf("no local domains: %s: direction %q", c.line, r.Enrichment.EmailDirection)
+		}
+	}
 }
 
 // fakeGeo is a GeoIP seam for unit tests (the real reader is tested in

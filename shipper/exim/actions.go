@@ -119,7 +119,7 @@ func jsonList(v []string) string {
 var (
 	catEmail      = []string{"email"}
 	catEmailNet   = []string{"email", "network"}
-	catAuth       = []string{"authentication", "email"}
+	catAuth       = []string{"authentication", "email", "network"}
 	catProcess    = []string{"process"}
 	typInfo       = []string{"info"}
 	typDenied     = []string{"info", "denied"}

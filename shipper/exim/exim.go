@@ -55,6 +55,14 @@ type Meta struct {
 	// the panic dataset (or from a file whose name contains "panic") that
 	// matches nothing else gets the action "panic" instead of "unknown".
 	Dataset string
+	// Created is event.created: when the pipeline first saw the entry (the
+	// Kafka record's timestamp in run). Zero leaves it out.
+	Created time.Time
+	// Ingested is event.ingested: when eximship encoded the document (the
+	// shipper's clock in run; Elastic Security's rules look back on it).
+	// Zero leaves it out (parse, the goldens: documents then depend on the
+	// input alone).
+	Ingested time.Time
 	// Namespace, when set together with Dataset, makes AppendJSON write
 	// the document exactly as it is indexed into a data stream: with
 	// event.module "exim" and data_stream {type "logs", dataset Dataset,
@@ -182,8 +190,10 @@ type Record struct {
 	EnvelopeFrom []byte  // reject log Envelope-from:
 	EnvelopeTo   []byte  // reject log Envelope-to:
 	Headers      []byte  // reject log header dump (lines after the first)
-	Body         []byte  // the text after timestamp, pid and message id
-	ACL          []byte  // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
+	// Header holds the headers of the dump that map to document fields.
+	Header HeaderFields
+	Body   []byte // the text after timestamp, pid and message id
+	ACL    []byte // ACL name of "dropped by 'x' ACL", "in \"x\" ACL"
 	// Enrichment is domain metadata added after Parse by the caller
 	// (shipper/enrich); Parse leaves it empty.
 	Enrichment Enrichment
@@ -226,6 +236,12 @@ type Enrichment struct {
 	RecipientLocal            bool   // exim.rcpt.local
 	// SameDomain is exim.same_domain, written when both domains are known.
 	SameDomain bool
+	// EmailDirection is email.direction from the local domains: inbound
+	// (to a local recipient from elsewhere), outbound (from a local sender
+	// to elsewhere), internal (local to local), external (neither: relayed,
+	// or a relay attempt); "" when no local domains are configured or the
+	// recipient is unknown.
+	EmailDirection string
 
 	// HeloClass is exim.smtp.helo_class (shipper/enrich's Helo* values).
 	HeloClass string

@@ -2,9 +2,11 @@ package exim
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // FuzzParse checks the parser's contract on arbitrary input: no panic
@@ -41,6 +43,17 @@ func FuzzParse(f *testing.F) {
 		var m map[string]any
 		if err := json.Unmarshal(doc, &m); err != nil {
 			t.Fatalf("unmarshal: %v", err)
+		}
+		// invalid UTF-8 in event.original: the bytes are kept in base64
+		ex, _ := m["exim"].(map[string]any)
+		b64, kept := ex["original_base64"].(string)
+		if kept == utf8.Valid(entry) {
+			t.Fatalf("exim.original_base64 present %v for valid UTF-8 %v: %q", kept, utf8.Valid(entry), entry)
+		}
+		if kept {
+			if raw, err := base64.StdEncoding.DecodeString(b64); err != nil || !bytes.Equal(raw, entry) {
+				t.Fatalf("exim.original_base64 does not decode to the entry %q: %v", entry, err)
+			}
 		}
 		// a Record reused after another entry gives the same document
 		p.Parse(entry, &reused)
@@ -80,4 +93,52 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q -> %q, want %q", s, got, want)
 		}
 	})
+}
+
+// FuzzMailHeaders: the reject-log header reader, the address-list scanner
+// and the Date: parser never panic; every value and address is a slice of
+// the input; an address never holds the list's separators or the angle
+// brackets around it; a parsed date survives a round trip through its
+// RFC 5322 text. Seeds: testdata/fuzz/FuzzMailHeaders and the header
+// dumps of cases.txt.
+func FuzzMailHeaders(f *testing.F) {
+	for _, fx := range loadFixtures(f) {
+		if i := bytes.Index(fx.input, []byte("\nEnvelope-")); i >= 0 {
+			f.Add(fx.input[i+1:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, dump []byte) {
+		var h HeaderFields
+		h.parse(dump)
+		for _, v := range [][]byte{h.From, h.To, h.Cc, h.Sender, h.ReplyTo, h.Subject, h.MessageID, h.Mailer, h.Date} {
+			if len(v) > 0 && !within(v, dump) {
+				t.Fatalf("value %q is not a slice of the input %q", v, dump)
+			}
+			l := addrList{v}
+			for a := l.next(); a != nil; a = l.next() {
+				if !within(a, dump) || len(a) == 0 {
+					t.Fatalf("address %q of %q", a, v)
+				}
+				if a[0] == '<' && a[len(a)-1] == '>' && len(a) > 2 {
+					t.Fatalf("address %q keeps its angle brackets (from %q)", a, v)
+				}
+			}
+			if d, ok := parseMailDate(v); ok {
+				back, ok2 := parseMailDate([]byte(d.Format(time.RFC1123Z)))
+				if !ok2 || !back.Equal(d) {
+					t.Fatalf("date %q -> %v -> %v %v", v, d, back, ok2)
+				}
+			}
+			_ = unfold(nil, v)
+		}
+	})
+}
+
+// within reports whether sub lies inside s's memory.
+func within(sub, s []byte) bool {
+	if len(sub) == 0 {
+		return true
+	}
+	start := cap(s) - cap(sub)
+	return start >= 0 && start+len(sub) <= len(s) && &s[start] == &sub[0]
 }

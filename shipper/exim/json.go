@@ -2,6 +2,7 @@ package exim
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"math"
 	"strconv"
@@ -117,6 +118,14 @@ var jsonSafe = func() (t [256]bool) {
 // or \u00XX, invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and
 // \u2029.
 func AppendJSONBytes(dst []byte, v []byte) []byte {
+	dst, _ = appendJSON(dst, v)
+	return dst
+}
+
+// appendJSON is AppendJSONBytes that also reports whether v held invalid
+// UTF-8 (written as \ufffd).
+func appendJSON(dst []byte, v []byte) ([]byte, bool) {
+	invalid := false
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(v); {
@@ -143,6 +152,7 @@ func AppendJSONBytes(dst []byte, v []byte) []byte {
 			dst = append(dst, v[start:i]...)
 			if r == utf8.RuneError {
 				dst = append(dst, `\ufffd`...)
+				invalid = true
 			} else {
 				dst = append(dst, `\u202`...)
 				dst = append(dst, hexDigits[r&0xF])
@@ -154,7 +164,7 @@ func AppendJSONBytes(dst []byte, v []byte) []byte {
 		i += size
 	}
 	dst = append(dst, v[start:]...)
-	return append(dst, '"')
+	return append(dst, '"'), invalid
 }
 
 // needsEscape reports whether a byte of the 8-byte word x may need
@@ -288,19 +298,40 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	e.depth++
 	e.first[e.depth] = false
 	e.strs(`"dataset":`, r.Meta.Dataset)
-	if r.Has(FlagHasD) {
+	switch {
+	case r.Has(FlagHasD):
 		e.int(`"duration":`, int64(r.Duration*1e9))
-	} else if r.Session.Summary {
+	case r.Session.Summary:
 		e.int(`"duration":`, int64(r.Session.Duration))
+	default:
+		if d, ok := r.deliveryDuration(); ok {
+			e.int(`"duration":`, int64(d*1e9))
+		}
 	}
-	e.str(`"original":`, r.Original)
+	e.text(`"reason":`, r.Reason, &r.scratch)
+	if !r.Meta.Created.IsZero() {
+		e.key(`"created":`)
+		e.b = appendTimestamp(e.b, r.Meta.Created)
+	}
+	if !r.Meta.Ingested.IsZero() {
+		e.key(`"ingested":`)
+		e.b = appendTimestamp(e.b, r.Meta.Ingested)
+	}
+	invalidUTF8 := false
+	if len(r.Original) > 0 {
+		e.key(`"original":`)
+		e.b, invalidUTF8 = appendJSON(e.b, r.Original)
+	}
 	e.close()
 	e.key(`"ecs":`)
 	e.b = append(e.b, `{"version":"`+ECSVersion+`"}`...)
 
-	if r.Err != nil {
+	if code := smtpCode(r.Reason); r.Err != nil || code != nil {
 		e.open(`"error":`)
-		e.strs(`"message":`, r.Err.Error())
+		e.str(`"code":`, code)
+		if r.Err != nil {
+			e.strs(`"message":`, r.Err.Error())
+		}
 		e.close()
 	}
 
@@ -345,8 +376,10 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			nip++
 		}
 	}
-	r.appendPeer(&e, remote, &r.Host, okIP[0])
-	r.appendPeer(&e, local, &r.Interface, okIP[1])
+	// SNI is the name the client asked the server for: ours on reception
+	// (destination is the local side), the remote server's on delivery.
+	r.appendPeer(&e, remote, &r.Host, okIP[0], r.sniFor(remote))
+	r.appendPeer(&e, local, &r.Interface, okIP[1], r.sniFor(local))
 
 	// related: each value once (H= and I= are often the same loopback)
 	relIP := okIP
@@ -359,7 +392,8 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			}
 		}
 	}
-	if nh := relatedHosts(r); nrel > 0 || nh > 0 {
+	users := r.relatedUsers()
+	if nh := relatedHosts(r); nrel > 0 || nh > 0 || users[0] != nil {
 		e.open(`"related":`)
 		if nrel > 0 {
 			e.key(`"ip":`)
@@ -388,6 +422,15 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 					e.b = AppendJSONBytes(e.b, h)
 					k++
 				}
+			}
+			e.b = append(e.b, ']')
+		}
+		if users[0] != nil {
+			// ECS: "all the user names or other user identifiers seen"
+			e.key(`"user":`)
+			e.b = AppendJSONBytes(append(e.b, '['), users[0])
+			if users[1] != nil {
+				e.b = AppendJSONBytes(append(e.b, ','), users[1])
 			}
 			e.b = append(e.b, ']')
 		}
@@ -449,22 +492,70 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		}
 		e.b = append(e.b, ']', '}')
 	}
+	h := &r.Header
+	// the reject log's header dump: Cc:, Sender: and Reply-To: have ECS
+	// fields of their own; From: and To: go to exim.header.* (email.from
+	// and email.to hold the envelope)
+	appendAddrList(&e, `"cc":`, h.Cc)
+	appendAddrList(&e, `"reply_to":`, h.ReplyTo)
+	if len(h.Sender) > 0 {
+		l := addrList{h.Sender}
+		if a := l.next(); len(a) > 0 {
+			e.open(`"sender":`)
+			e.str(`"address":`, a)
+			e.close()
+		}
+	}
 	e.str(`"local_id":`, r.MessageID)
-	e.text(`"message_id":`, stripAngle(r.HeaderID), &r.scratch)
+	if len(r.HeaderID) > 0 {
+		e.text(`"message_id":`, stripAngle(r.HeaderID), &r.scratch)
+	} else if len(h.MessageID) > 0 {
+		r.scratch = unfold(r.scratch[:0], h.MessageID)
+		e.str(`"message_id":`, stripAngle(bytes.TrimSpace(r.scratch)))
+	}
 	if len(r.Subject) > 0 {
 		// Exim's escapes, then RFC 2047 encoded-words
 		r.scratch = unescapeExim(r.scratch[:0], r.Subject)
 		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
 		e.str(`"subject":`, r.scratch2)
+	} else if len(h.Subject) > 0 {
+		// a header as received: folded lines, RFC 2047 encoded-words
+		r.scratch = unfold(r.scratch[:0], h.Subject)
+		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
+		e.str(`"subject":`, r.scratch2)
 	}
+	if len(h.Mailer) > 0 {
+		r.scratch = unfold(r.scratch[:0], h.Mailer)
+		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
+		e.str(`"x_mailer":`, r.scratch2)
+	}
+	if t, ok := parseMailDate(h.Date); ok && len(h.Date) > 0 {
+		e.key(`"origination_timestamp":`)
+		e.b = appendTimestamp(e.b, t)
+	}
+	if r.delivered() && !r.Time.IsZero() {
+		// ECS: "when the email message was received by the service or
+		// client": the arrival, or the delivery to the next hop/mailbox
+		e.key(`"delivery_timestamp":`)
+		e.b = c.appendTimestamp(e.b, r.Time)
+	}
+	e.strs(`"direction":`, r.Enrichment.EmailDirection)
 	e.close()
 
 	if len(r.Cipher) > 0 || len(r.PeerDN) > 0 || len(r.SNI) > 0 {
 		e.open(`"tls":`)
 		if len(r.Cipher) > 0 {
+			// X= is logged for connections that used TLS
+			e.boolean(`"established":`, true)
 			proto, version, cipher := splitCipher(r.Cipher)
 			e.str(`"cipher":`, cipher)
-			e.str(`"version":`, version)
+			if len(version) > 0 && bytes.IndexByte(version, '.') < 0 {
+				// ECS: "1.0" for TLSv1 (and "3.0" for SSLv3)
+				r.scratch = append(append(r.scratch[:0], version...), ".0"...)
+				e.str(`"version":`, r.scratch)
+			} else {
+				e.str(`"version":`, version)
+			}
 			e.str(`"version_protocol":`, proto)
 		}
 		// the peer certificate is the client's on reception and the
@@ -495,7 +586,16 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.close()
 	}
 
-	r.appendExim(&e, remote, len(r.Host.IP) > 0 && !okIP[0])
+	if r.smtpPeer(&info) {
+		e.key(`"network":`)
+		if remote == "source" {
+			e.b = append(e.b, `{"protocol":"smtp","transport":"tcp","direction":"ingress"}`...)
+		} else {
+			e.b = append(e.b, `{"protocol":"smtp","transport":"tcp","direction":"egress"}`...)
+		}
+	}
+
+	r.appendExim(&e, remote, len(r.Host.IP) > 0 && !okIP[0], invalidUTF8)
 	if dataStream {
 		e.b = c.appendDataStream(e.b, r.Meta.Dataset, r.Meta.Namespace)
 	}
@@ -574,8 +674,8 @@ func relatedHosts(r *Record) int {
 	return n
 }
 
-func (r *Record) appendPeer(e *enc, name string, h *Host, ipOK bool) {
-	if len(h.IP) == 0 && len(h.Name) == 0 {
+func (r *Record) appendPeer(e *enc, name string, h *Host, ipOK bool, sni []byte) {
+	if len(h.IP) == 0 && len(h.Name) == 0 && len(sni) == 0 {
 		return
 	}
 	if name == "source" {
@@ -591,6 +691,8 @@ func (r *Record) appendPeer(e *enc, name string, h *Host, ipOK bool) {
 	}
 	if hostName(h) {
 		e.str(`"domain":`, h.Name)
+	} else {
+		e.str(`"domain":`, sni)
 	}
 	if len(h.IP) > 0 {
 		e.str(`"address":`, h.IP)
@@ -742,7 +844,7 @@ func textActions(a string) bool {
 	return false
 }
 
-func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
+func (r *Record) appendExim(e *enc, remote string, badHostIP, invalidUTF8 bool) {
 	e.open(`"exim":`)
 	e.strs(`"flag":`, r.Flag)
 	en := &r.Enrichment
@@ -883,6 +985,20 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP bool) {
 	e.str(`"version":`, r.Version)
 	e.str(`"cwd":`, r.Cwd)
 	e.str(`"args":`, r.Args)
+	if len(r.Header.From) > 0 || len(r.Header.To) > 0 {
+		e.open(`"header":`)
+		appendAddrs(e, `"from":`, r.Header.From)
+		appendAddrs(e, `"to":`, r.Header.To)
+		e.close()
+	}
+	if invalidUTF8 {
+		// event.original holds U+FFFD for each invalid byte: the bytes
+		// themselves, as the dead letters keep them
+		e.key(`"original_base64":`)
+		e.b = append(e.b, '"')
+		e.b = base64.StdEncoding.AppendEncode(e.b, r.Original)
+		e.b = append(e.b, '"')
+	}
 	if len(r.EnvelopeFrom) > 0 || len(r.EnvelopeTo) > 0 || len(r.Headers) > 0 {
 		e.open(`"reject":`)
 		e.str(`"envelope_from":`, r.EnvelopeFrom)
@@ -917,4 +1033,119 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 		byte('0'+mi/10), byte('0'+mi%10), ':',
 		byte('0'+s/10), byte('0'+s%10), '.',
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+}
+
+// appendAddrList writes k: {"address": [...]} with the addresses of an
+// address-list header, nothing when it has none.
+func appendAddrList(e *enc, k string, v []byte) {
+	e.open(k)
+	appendAddrs(e, `"address":`, v)
+	e.close()
+}
+
+// deliveryDuration is event.duration in seconds of a line without D= (an
+// SMTP connection's) or a session summary: DT= (the delivery attempt),
+// else QT= (time since arrival, the whole of the message's stay on
+// Completed lines).
+func (r *Record) deliveryDuration() (float64, bool) {
+	switch {
+	case r.Has(FlagHasDT):
+		return r.DeliveryTime, true
+	case r.Has(FlagHasQT):
+		return r.QueueTime, true
+	}
+	return 0, false
+}
+
+// delivered reports whether the entry records a message received
+// (arrival) or delivered (=> -> >> *>): email.delivery_timestamp.
+func (r *Record) delivered() bool {
+	switch r.Action {
+	case ActionArrival, ActionDelivery, ActionDeliveryAdditional, ActionDeliveryCutthrough, ActionDeliverySuppressed:
+		return true
+	}
+	return false
+}
+
+// sniFor returns SNI= for the side of the connection that is the server
+// (destination.domain when that side has no host name of its own).
+func (r *Record) sniFor(side string) []byte {
+	if side == "destination" {
+		return r.SNI
+	}
+	return nil
+}
+
+// relatedUsers returns the user names of the entry (related.user): the
+// authenticated id (A=, set_id=) and the local user or ident (U=), each
+// once; nil entries are absent.
+func (r *Record) relatedUsers() [2][]byte {
+	var u [2][]byte
+	n := 0
+	if len(r.AuthID) > 0 {
+		u[n] = r.AuthID
+		n++
+	}
+	if len(r.User) > 0 && (n == 0 || !bytes.Equal(r.User, r.AuthID)) {
+		u[n] = r.User
+	}
+	return u
+}
+
+// smtpPeer reports whether the entry is about an SMTP connection with a
+// network peer (network.protocol smtp, transport tcp): the SMTP session
+// events and rejections, arrivals over SMTP (P=*smtp*) and deliveries to
+// a remote host.
+func (r *Record) smtpPeer(info *actionInfo) bool {
+	if len(r.Host.IP) == 0 {
+		return false
+	}
+	for _, c := range info.category {
+		if c == "network" {
+			return true
+		}
+	}
+	switch {
+	case r.Flag == "<=" || r.Flag == "(=":
+		return bytes.Contains(r.Protocol, []byte("smtp"))
+	case r.Flag != "":
+		return true // H= on a delivery line: the server delivered to
+	}
+	return false
+}
+
+// appendAddrs writes k: [addresses] of an address-list header.
+func appendAddrs(e *enc, k string, v []byte) {
+	l := addrList{v}
+	a := l.next()
+	if a == nil {
+		return
+	}
+	e.key(k)
+	e.b = append(e.b, '[')
+	for n := 0; a != nil; n++ {
+		if n > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.b = AppendJSONBytes(e.b, a)
+		a = l.next()
+	}
+	e.b = append(e.b, ']')
+}
+
+// smtpCode returns the SMTP reply code (4xx, 5xx) in a reason text: at its
+// start ("535 Incorrect authentication data") or after ": " ("SMTP error
+// from remote mail server after RCPT TO:<a>: 550 5.1.1 ..."); nil when
+// Exim logged none (an ACL's message, a local error).
+func smtpCode(s []byte) []byte {
+	for i := 0; i+3 <= len(s); i++ {
+		if i > 0 && !(i >= 2 && s[i-1] == ' ' && s[i-2] == ':') {
+			continue
+		}
+		c := s[i : i+3]
+		if (c[0] == '4' || c[0] == '5') && isDigit(c[1]) && isDigit(c[2]) && (i+3 == len(s) || s[i+3] == ' ' || s[i+3] == '-') {
+			return c
+		}
+	}
+	return nil
 }

@@ -90,6 +90,7 @@ func (r *Record) parseContinuation(s []byte) {
 			if bytes.HasSuffix(r.Headers, []byte("*** truncated ***")) {
 				r.Flags |= FlagTruncated
 			}
+			r.Header.parse(r.Headers)
 			return
 		}
 		s = next
@@ -261,7 +262,7 @@ func (p *Parser) delivery(s []byte, r *Record) {
 	if len(addr) > 1 && addr[len(addr)-1] == ':' && addr[0] != ':' && (len(s) == 0 || s[0] == ' ') {
 		// "** addr: error text"
 		r.Recipient = stripAngle(addr[:len(addr)-1])
-		r.Reason = bytes.TrimSpace(s)
+		r.Reason = r.trailingDT(bytes.TrimSpace(s))
 		return
 	}
 	r.Recipient = stripAngle(addr)
@@ -281,7 +282,7 @@ func (p *Parser) delivery(s []byte, r *Record) {
 		s = s[m:]
 		if len(s) > 0 && s[0] == ':' {
 			r.Parent = stripAngle(par)
-			r.Reason = bytes.TrimSpace(s[1:])
+			r.Reason = r.trailingDT(bytes.TrimSpace(s[1:]))
 			return
 		}
 		r.Parent = stripAngle(par)
@@ -306,7 +307,24 @@ func (p *Parser) delivery(s []byte, r *Record) {
 		}
 	}
 	t, _ = cut(t, ":")
-	r.Reason = bytes.TrimSpace(t)
+	r.Reason = r.trailingDT(bytes.TrimSpace(t))
+}
+
+// trailingDT takes the " DT=0.000s" that Exim 4.9x (+deliver_time) writes
+// after the error text of "**" lines off the reason, into DeliveryTime.
+func (r *Record) trailingDT(reason []byte) []byte {
+	i := bytes.LastIndex(reason, []byte(" DT="))
+	if i < 0 || bytes.IndexByte(reason[i+4:], ' ') >= 0 {
+		return reason
+	}
+	if d, ok := parseDuration(reason[i+4:]); ok {
+		if !r.Has(FlagHasDT) {
+			r.DeliveryTime = d
+			r.Flags |= FlagHasDT
+		}
+		return reason[:i]
+	}
+	return reason
 }
 
 // hostFromReason takes the remote host of a deferral or failure from its

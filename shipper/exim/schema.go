@@ -8,7 +8,7 @@ package exim
 type Field struct {
 	Name string
 	// Type is the Elasticsearch field type: keyword, wildcard, text,
-	// match_only_text, long, double, boolean, date, ip, geo_point (an
+	// match_only_text, long, double, boolean, date, ip, binary, geo_point (an
 	// object {"lat","lon"}).
 	Type string
 	// Array is true for fields written as JSON arrays.
@@ -26,8 +26,12 @@ var fieldList = []Field{
 	{"event.dataset", "keyword", false},
 	{"event.duration", "long", false},
 	{"event.original", "keyword", false},
+	{"event.reason", "keyword", false},
+	{"event.created", "date", false},
+	{"event.ingested", "date", false},
 	{"ecs.version", "keyword", false},
 	{"error.message", "match_only_text", false},
+	{"error.code", "keyword", false},
 	{"process.name", "keyword", false},
 	{"process.pid", "long", false},
 	{"host.name", "keyword", false},
@@ -53,12 +57,24 @@ var fieldList = []Field{
 	{"destination.address", "keyword", false},
 	{"related.ip", "ip", true},
 	{"related.hosts", "keyword", true},
+	{"related.user", "keyword", true},
+	{"network.protocol", "keyword", false},
+	{"network.transport", "keyword", false},
+	{"network.direction", "keyword", false},
 	{"email.from.address", "keyword", true},
 	{"email.to.address", "keyword", true},
 	{"email.local_id", "keyword", false},
 	{"email.message_id", "wildcard", false},
 	{"email.subject", "keyword", false},
+	{"email.cc.address", "keyword", true},
+	{"email.reply_to.address", "keyword", true},
+	{"email.sender.address", "keyword", false},
+	{"email.x_mailer", "keyword", false},
+	{"email.origination_timestamp", "date", false},
+	{"email.delivery_timestamp", "date", false},
+	{"email.direction", "keyword", false},
 	{"tls.cipher", "keyword", false},
+	{"tls.established", "boolean", false},
 	{"tls.version", "keyword", false},
 	{"tls.version_protocol", "keyword", false},
 	{"tls.client.subject", "keyword", false},
@@ -142,6 +158,9 @@ var fieldList = []Field{
 	{"exim.session.transactions", "long", false},
 	{"exim.session.rcpt_rejected", "long", false},
 	{"exim.session.mail_froms", "long", false},
+	{"exim.header.from", "keyword", true},
+	{"exim.header.to", "keyword", true},
+	{"exim.original_base64", "binary", false},
 }
 
 // Fields returns every field the parser can write, with its mapping type.

@@ -1,6 +1,7 @@
 package exim
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"math"
 	"os"
@@ -63,6 +64,8 @@ func TestFields(t *testing.T) {
 	seen := map[string]int{}
 	for i, in := range inputs {
 		r.Meta = metas[i]
+		// set by the processor in run
+		r.Meta.Created, r.Meta.Ingested = time.Unix(1e9, 0), time.Unix(1e9+1, 0)
 		p.Parse(in, &r)
 		// Enrichment is set by shipper/enrich after Parse; give it values
 		// here so that its fields are written and checked too.
@@ -74,6 +77,7 @@ func TestFields(t *testing.T) {
 			en := &r.Enrichment
 			en.RecipientDomain, en.RecipientDomainUnicode, en.RecipientRegisteredDomain, en.RecipientLocal = "mx.example.net", "mx.example.net", "example.net", true
 			en.RecipientTLD, en.RecipientCountry, en.RecipientFreemail, en.SameDomain = "net", "JP", true, true
+			en.EmailDirection = "inbound"
 		}
 		if len(r.Host.IP) > 0 {
 			en := &r.Enrichment
@@ -163,6 +167,10 @@ func scalarMatches(typ string, v any) bool {
 		lat, ok1 := m["lat"].(float64)
 		lon, ok2 := m["lon"].(float64)
 		return ok1 && ok2 && len(m) == 2 && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
+	case "binary":
+		s, ok := v.(string)
+		_, err := base64.StdEncoding.DecodeString(s)
+		return ok && err == nil
 	case "keyword", "wildcard", "text", "match_only_text", "ip", "date":
 		_, ok := v.(string)
 		return ok

@@ -32,6 +32,7 @@
 package process
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,14 @@ type Config struct {
 	// document: see Holds); error documents always keep it, and dead
 	// letters always hold the original.
 	KeepOriginal bool
+	// Deterministic leaves out event.created and event.ingested, so that a
+	// document depends on its input alone (parse, golden tests). Without
+	// it, event.created is the Kafka record's timestamp (when the producer
+	// read the line; the time of processing when the record has none) and
+	// event.ingested the time the document was made. Default: false.
+	Deterministic bool
+	// Now is the clock of event.ingested. Default: time.Now.
+	Now func() time.Time
 }
 
 // Defaults.
@@ -118,6 +127,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Frame.Location == nil {
 		c.Frame.Location = c.Location
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -212,12 +224,13 @@ type Exim struct {
 	open  atomic.Int64 // sessions held, for Sessions
 
 	// per Process call
-	pos  shipper.Position
-	ref  time.Time
-	host string // host.name fallback: Config.Host, else the message key
-	key  []byte // the key host was made from (reused while it repeats)
-	docs []shipper.Doc
-	n    int
+	pos               shipper.Position
+	ref               time.Time
+	created, ingested time.Time // event.created, event.ingested
+	host              string    // host.name fallback: Config.Host, else the message key
+	key               []byte    // the key host was made from (reused while it repeats)
+	docs              []shipper.Doc
+	n                 int
 }
 
 // New returns a processor for c.
@@ -279,6 +292,13 @@ func (p *Exim) Process(m shipper.Message, dst []shipper.Doc) (out []shipper.Doc,
 	p.pos, p.docs, p.n = m.Position, dst, 0
 	p.ref = m.Time
 	p.setHost(m.Key)
+	if !p.cfg.Deterministic {
+		p.ingested = p.cfg.Now().Truncate(time.Millisecond)
+		p.created = m.Time
+		if p.created.IsZero() {
+			p.created = p.ingested
+		}
+	}
 	if p.ref.IsZero() {
 		p.ref = time.Now()
 	}
@@ -402,6 +422,7 @@ func (p *Exim) ParseEntry(e *frame.Entry, fallback time.Time, r *exim.Record) {
 	if r.Meta.HostName == "" {
 		r.Meta.HostName = p.host
 	}
+	r.Meta.Created, r.Meta.Ingested = p.created, p.ingested
 	if r.Meta.Time.IsZero() {
 		r.Meta.Time = fallback
 	}
@@ -515,6 +536,13 @@ func (p *Exim) appendErrorDoc(dst, original []byte, d frame.Dataset, host, file 
 	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
 	dst = append(dst, `","event":{"action":"unknown","type":["info"],"kind":"pipeline_error","module":"exim","dataset":`...)
 	dst = exim.AppendJSONString(dst, p.names[d])
+	if !p.ingested.IsZero() {
+		dst = append(dst, `,"created":"`...)
+		dst = p.created.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+		dst = append(dst, `","ingested":"`...)
+		dst = p.ingested.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `,"original":`...)
 	dst = exim.AppendJSONBytes(dst, original)
 	dst = append(dst, `},"ecs":{"version":"`+exim.ECSVersion+`"},"error":{"message":`...)
@@ -529,6 +557,12 @@ func (p *Exim) appendErrorDoc(dst, original []byte, d frame.Dataset, host, file 
 		dst = append(dst, `,"log":{"file":{"path":`...)
 		dst = exim.AppendJSONString(dst, file)
 		dst = append(dst, `}}`...)
+	}
+	if !utf8.Valid(original) {
+		// event.original has U+FFFD for the invalid bytes: keep them
+		dst = append(dst, `,"exim":{"original_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, original)
+		dst = append(dst, `"}`...)
 	}
 	dst = exim.AppendDataStream(dst, p.names[d], p.cfg.Namespace)
 	return append(dst, '}')
