@@ -23,6 +23,10 @@ func newProc(t testing.TB, c Config) *Exim {
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
+	if c.Now == nil {
+		// event.ingested from a fixed clock: documents compare across runs
+		c.Now = func() time.Time { return time.Date(2024, 7, 1, 0, 0, 1, 0, time.UTC) }
+	}
 	p, err := New(c)
 	if err != nil {
 		t.Fatal(err)
