@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/eximship/eximship/shipper/analysis"
@@ -20,10 +19,27 @@ type Page struct {
 }
 
 type bucket struct {
-	Key      map[string]json.RawMessage `json:"key"`
-	DocCount *int64                     `json:"doc_count"`
-	First    *metric                    `json:"first"`
-	Last     *metric                    `json:"last"`
+	Key      *bucketKey `json:"key"`
+	DocCount *int64     `json:"doc_count"`
+	First    *metric    `json:"first"`
+	Last     *metric    `json:"last"`
+}
+
+// bucketKey holds the keys of every composite esreport asks for (the
+// source names of attemptSources, sessionSources, slotSources), decoded in
+// one pass; a nil pointer is the missing bucket (null) or a key the
+// composite does not have.
+type bucketKey struct {
+	IP    *string `json:"ip"`
+	From  *string `json:"from"`
+	Null  *bool   `json:"null"`
+	To    *string `json:"to"`
+	Sdom  *string `json:"sdom"`
+	Rdom  *string `json:"rdom"`
+	Admin *bool   `json:"admin"`
+	Sid   *string `json:"sid"`
+	Inf   *bool   `json:"inf"`
+	Slot  *int64  `json:"slot"`
 }
 
 type metric struct {
@@ -93,37 +109,14 @@ func DecodePage(body []byte) (Page, error) {
 	return p, nil
 }
 
-// str reads a keyword key: a string, or "" for the missing bucket (null).
-func (b *bucket) str(name string) (string, error) {
-	raw, ok := b.Key[name]
-	if !ok {
-		return "", fmt.Errorf("bucket key has no %q", name)
+func str(p *string) string {
+	if p == nil {
+		return ""
 	}
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("bucket key %q: %w", name, err)
-	}
-	return s, nil
+	return *p
 }
 
-// boolean reads a boolean key: true/false (or 1/0, "true"/"false", as
-// some versions write boolean terms), false for the missing bucket.
-func (b *bucket) boolean(name string) (bool, error) {
-	raw, ok := b.Key[name]
-	if !ok {
-		return false, fmt.Errorf("bucket key has no %q", name)
-	}
-	switch string(bytes.TrimSpace(raw)) {
-	case "null", "false", "0", `"false"`:
-		return false, nil
-	case "true", "1", `"true"`:
-		return true, nil
-	}
-	return false, fmt.Errorf("bucket key %q: %s is not a boolean", name, raw)
-}
+func boolean(p *bool) bool { return p != nil && *p }
 
 func (m *metric) millis(name string) (int64, error) {
 	if m == nil || m.Value == nil {
@@ -137,24 +130,10 @@ func (m *metric) millis(name string) (int64, error) {
 }
 
 func (b *bucket) attempt() (analysis.Attempt, error) {
-	var a analysis.Attempt
+	k := b.Key
+	a := analysis.Attempt{SourceIP: str(k.IP), Sender: str(k.From), NullSender: boolean(k.Null), Recipient: str(k.To),
+		SenderDomain: str(k.Sdom), RecipientDomain: str(k.Rdom), SenderAdmin: boolean(k.Admin), Count: *b.DocCount}
 	var err error
-	strsOf := []struct {
-		name string
-		dst  *string
-	}{{"ip", &a.SourceIP}, {"from", &a.Sender}, {"to", &a.Recipient}, {"sdom", &a.SenderDomain}, {"rdom", &a.RecipientDomain}}
-	for _, s := range strsOf {
-		if *s.dst, err = b.str(s.name); err != nil {
-			return a, err
-		}
-	}
-	if a.NullSender, err = b.boolean("null"); err != nil {
-		return a, err
-	}
-	if a.SenderAdmin, err = b.boolean("admin"); err != nil {
-		return a, err
-	}
-	a.Count = *b.DocCount
 	if a.First, err = b.First.millis("first"); err != nil {
 		return a, err
 	}
@@ -165,29 +144,13 @@ func (b *bucket) attempt() (analysis.Attempt, error) {
 }
 
 func (b *bucket) session() (analysis.Session, error) {
-	var s analysis.Session
-	var err error
-	if s.SourceIP, err = b.str("ip"); err != nil {
-		return s, err
-	}
-	if s.ID, err = b.str("sid"); err != nil {
-		return s, err
-	}
-	if s.Inferred, err = b.boolean("inf"); err != nil {
-		return s, err
-	}
-	s.RCPTs = *b.DocCount
-	return s, nil
+	k := b.Key
+	return analysis.Session{SourceIP: str(k.IP), ID: str(k.Sid), Inferred: boolean(k.Inf), RCPTs: *b.DocCount}, nil
 }
 
 func (b *bucket) slot() (analysis.Slot, error) {
-	raw, ok := b.Key["slot"]
-	if !ok {
+	if b.Key.Slot == nil {
 		return analysis.Slot{}, errors.New(`bucket key has no "slot"`)
 	}
-	ms, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
-	if err != nil {
-		return analysis.Slot{}, fmt.Errorf("bucket key \"slot\" %s: %w", raw, err)
-	}
-	return analysis.Slot{Start: ms, Attempts: *b.DocCount}, nil
+	return analysis.Slot{Start: *b.Key.Slot, Attempts: *b.DocCount}, nil
 }

@@ -180,10 +180,9 @@ func (q *querier) ipChunks(ctx context.Context, index string, filter any) ([]any
 	var ips []ipCount
 	var total int64
 	err := q.composite(ctx, index, filter, []map[string]any{terms("ip", "source.address")}, nil, func(b *bucket) error {
-		ip, err := b.str("ip")
-		ips = append(ips, ipCount{ip, *b.DocCount})
+		ips = append(ips, ipCount{str(b.Key.IP), *b.DocCount})
 		total += *b.DocCount
-		return err
+		return nil
 	})
 	if err != nil || total <= int64(q.cfg.PageSize) {
 		return []any{nil}, err

@@ -78,9 +78,14 @@ func TestDecodePageRefusesPartialAnswers(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	p, _ := DecodePage([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":1,"null":"maybe"},"doc_count":1}]}}}`))
+	for _, key := range []string{`{"ip":1}`, `{"null":"maybe"}`, `{"slot":"x"}`} {
+		if _, err := DecodePage([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":` + key + `,"doc_count":1}]}}}`)); err == nil {
+			t.Errorf("key %s of the wrong type: no error", key)
+		}
+	}
+	p, _ := DecodePage([]byte(`{"took":1,"_shards":{"total":1,"failed":0},"aggregations":{"c":{"buckets":[{"key":{"ip":"a"},"doc_count":1}]}}}`))
 	if _, err := p.Buckets[0].attempt(); err == nil {
-		t.Error("a number as the ip key: no error")
+		t.Error("an attempt bucket without first/last: no error")
 	}
 }
 
@@ -297,3 +302,39 @@ func TestBulkIndex(t *testing.T) {
 type doerFunc func(*http.Request) (*http.Response, error)
 
 func (f doerFunc) Perform(r *http.Request) (*http.Response, error) { return f(r) }
+
+// attemptsPage is a full page of n attempt buckets, as Elasticsearch
+// writes them.
+func attemptsPage(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"took":40,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"aggregations":{"c":{"after_key":{"ip":"10.0.0.1"},"buckets":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"key":{"ip":"10.%d.%d.%d","from":"user%d@example%d.com","null":null,"to":"victim%d@gmail.com","sdom":"example%d.com","rdom":"gmail.com","admin":true},"doc_count":%d,"first":{"value":1.795628701E12,"value_as_string":"2026-11-25T17:45:01.000Z"},"last":{"value":1.795628702E12,"value_as_string":"2026-11-25T17:45:02.000Z"}}`,
+			i/65536, i/256%256, i%256, i%97, i%13, i%301, i%13, 1+i%5)
+	}
+	b.WriteString(`]}}}`)
+	return b.Bytes()
+}
+
+// BenchmarkDecodeAttempts: decoding a page of 10,000 attempt buckets into
+// facts, per bucket.
+func BenchmarkDecodeAttempts(b *testing.B) {
+	body := attemptsPage(10000)
+	b.SetBytes(int64(len(body)) / 10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := DecodePage(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range p.Buckets {
+			if _, err := p.Buckets[i].attempt(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/bucket")
+}
