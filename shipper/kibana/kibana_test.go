@@ -213,3 +213,50 @@ func TestUnreachable(t *testing.T) {
 		t.Error("an answer counted as unreachable")
 	}
 }
+
+// TestSetupIsRepeatable: running Setup again sends exactly the same
+// requests (same paths with overwrite=true, same files with the same
+// fixed ids), so a second `eximship setup` overwrites its own objects
+// instead of adding copies.
+func TestSetupIsRepeatable(t *testing.T) {
+	b := bundle(t)
+	var runs [2][]kibanatest.Request
+	for i := range runs {
+		srv := kibanatest.Serve(t, "testdata/8.18.1-success")
+		c, err := New(Config{URL: srv.URL, Username: "elastic", Password: "changeme", RetryBackoff: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Setup(context.Background(), dashboards.MinKibanaVersion, b); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = srv.Requests()
+	}
+	if len(runs[0]) != len(runs[1]) || len(runs[0]) != 3 {
+		t.Fatalf("%d and %d requests", len(runs[0]), len(runs[1]))
+	}
+	for i := range runs[0] {
+		a, z := runs[0][i], runs[1][i]
+		if a.Method != z.Method || a.Path != z.Path || !bytes.Equal(a.File, z.File) {
+			t.Errorf("request %d differs between runs: %s %s vs %s %s", i+1, a.Method, a.Path, z.Method, z.Path)
+		}
+		if a.File != nil && !strings.Contains(a.Path, "overwrite=true") {
+			t.Errorf("import %s without overwrite=true", a.Path)
+		}
+	}
+	// Every object line carries its fixed id.
+	for _, line := range bytes.Split(bytes.TrimSpace(b.SavedObjects), []byte("\n")) {
+		var o struct{ ID string }
+		if err := json.Unmarshal(line, &o); err != nil || !strings.HasPrefix(o.ID, "eximship-") {
+			t.Errorf("saved object without a fixed id: %.80s", line)
+		}
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(b.Rules), []byte("\n")) {
+		var r struct {
+			RuleID string `json:"rule_id"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil || len(r.RuleID) != 36 {
+			t.Errorf("rule without a fixed rule_id: %.80s", line)
+		}
+	}
+}
