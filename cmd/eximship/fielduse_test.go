@@ -159,9 +159,7 @@ func walkRequest(v any, inAggs bool, f func(field string, agg bool)) {
 
 // pendingFields are fields of the contract that the dashboards or rules
 // already read and the documents do not carry yet, with who adds them.
-var pendingFields = map[string]string{
-	"event.ingested": "contract field (shipper time) the ecs helper adds; the rules' timestamp_override falls back to @timestamp until then",
-}
+var pendingFields = map[string]string{}
 
 // TestFieldUsesKeepWhatTheyNeed is the checked list of the mapping review:
 // every field the dashboards, the rules and the report read is mapped, and
