@@ -428,42 +428,13 @@ type panel struct {
 
 func bundledPanels(t *testing.T) ([]panel, map[string]lens.Context) {
 	t.Helper()
-	objs, err := dashboards.Objects()
+	ps, ctxs, err := dashboards.LensPanels()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []panel
-	ctxs := map[string]lens.Context{}
-	for _, o := range objs {
-		if o.Type != "dashboard" {
-			continue
-		}
-		ss := o.Attributes["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"]
-		b, _ := json.Marshal(ss)
-		var src struct {
-			Query   lens.Query    `json:"query"`
-			Filters []lens.Filter `json:"filter"`
-		}
-		if err := json.Unmarshal(b, &src); err != nil {
-			t.Fatal(err)
-		}
-		ctxs[o.ID] = lens.Context{TimeField: "@timestamp", Query: src.Query, Filters: src.Filters}
-		for _, p := range o.Attributes["panelsJSON"].([]any) {
-			pm := p.(map[string]any)
-			if pm["type"] != "lens" {
-				continue
-			}
-			ab, _ := json.Marshal(pm["embeddableConfig"].(map[string]any)["attributes"])
-			a, err := lens.Parse(ab)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dv, err := a.DataViewID("l1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, panel{o.ID, pm["panelIndex"].(string), a, dv})
-		}
+	out := make([]panel, len(ps))
+	for i, p := range ps {
+		out[i] = panel{p.Dashboard, p.ID, p.Attributes, p.DataView}
 	}
 	return out, ctxs
 }

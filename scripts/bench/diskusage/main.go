@@ -173,10 +173,7 @@ func main() {
 			if v.Kind == "raw" {
 				continue
 			}
-			if v.Result.Queries, err = timeQueries(ctx, v.Target, *runs); err == nil {
-				err = timeWorkloads(ctx, v.Target, strings.TrimPrefix(v.Target, "logs-exim.main-"), *runs, v.Result.Queries)
-			}
-			if err != nil {
+			if v.Result.Queries, err = timeWorkloads(ctx, v.Target, strings.TrimPrefix(v.Target, "logs-exim.main-"), *runs); err != nil {
 				cleanup(ctx, vs)
 				log.Fatalf("diskusage: queries on %s: %v", v.Name, err)
 			}

@@ -103,30 +103,6 @@ func bucketCount(agg string) func(map[string]any, int) string {
 	}
 }
 
-// timeQueries runs every query once to warm up, then runs times, and
-// reports the median of ES's took (summed over the pages of a paged one).
-func timeQueries(ctx context.Context, target string, runs int) (map[string]timing, error) {
-	out := map[string]timing{}
-	for _, q := range queries {
-		var tooks []float64
-		var t timing
-		for i := 0; i <= runs; i++ {
-			took, reqs, res, err := runQuery(ctx, target, q)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", q.name, err)
-			}
-			if i > 0 {
-				tooks = append(tooks, took)
-			}
-			t.Requests, t.Result = reqs, res
-		}
-		sort.Float64s(tooks)
-		t.MedianMS, t.MinMS, t.MaxMS = tooks[len(tooks)/2], tooks[0], tooks[len(tooks)-1]
-		out[q.name] = t
-	}
-	return out, nil
-}
-
 func runQuery(ctx context.Context, target string, q query) (took float64, requests int, result string, err error) {
 	body := q.body
 	buckets := 0
@@ -174,49 +150,31 @@ func workloads() ([]workload, error) {
 			return float64(st.Took.Milliseconds()), st.Requests, fmt.Sprintf("%d buckets, %d relay attempts", st.Buckets, len(f.Attempts)), nil
 		},
 	}}
-	objs, err := dashboards.Objects()
+	panels, ctxs, err := dashboards.LensPanels()
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range objs {
-		if o.Type != "dashboard" {
+	byDashboard := map[string][]map[string]any{}
+	var order []string
+	for _, p := range panels {
+		if p.DataView != dashboards.LogsDataView {
 			continue
 		}
-		var reqs []map[string]any
-		ss, _ := json.Marshal(o.Attributes["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"])
-		var src struct {
-			Query   lens.Query    `json:"query"`
-			Filters []lens.Filter `json:"filter"`
+		c := ctxs[p.Dashboard]
+		c.From, c.To = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+		r, err := lens.Translate(p.Attributes, "l1", c)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", p.Dashboard, p.ID, err)
 		}
-		if err := json.Unmarshal(ss, &src); err != nil {
-			return nil, err
+		if byDashboard[p.Dashboard] == nil {
+			order = append(order, p.Dashboard)
 		}
-		c := lens.Context{TimeField: "@timestamp", Query: src.Query, Filters: src.Filters,
-			From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
-		for _, p := range o.Attributes["panelsJSON"].([]any) {
-			pm := p.(map[string]any)
-			if pm["type"] != "lens" {
-				continue
-			}
-			ab, _ := json.Marshal(pm["embeddableConfig"].(map[string]any)["attributes"])
-			a, err := lens.Parse(ab)
-			if err != nil {
-				return nil, err
-			}
-			if dv, err := a.DataViewID("l1"); err != nil || dv != dashboards.LogsDataView {
-				continue
-			}
-			r, err := lens.Translate(a, "l1", c)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", o.ID, err)
-			}
-			reqs = append(reqs, r.Body)
-		}
-		if len(reqs) == 0 {
-			continue
-		}
+		byDashboard[p.Dashboard] = append(byDashboard[p.Dashboard], r.Body)
+	}
+	for _, d := range order {
+		reqs := byDashboard[d]
 		out = append(out, workload{
-			name: fmt.Sprintf("dashboard %s (%d Lens panels)", o.ID, len(reqs)),
+			name: fmt.Sprintf("dashboard %s (%d Lens panels)", d, len(reqs)),
 			run: func(ctx context.Context, target, _ string) (float64, int, string, error) {
 				var took float64
 				for _, b := range reqs {
@@ -235,19 +193,28 @@ func workloads() ([]workload, error) {
 	return out, nil
 }
 
-// timeWorkloads is timeQueries for the workloads.
-func timeWorkloads(ctx context.Context, target, namespace string, runs int, into map[string]timing) error {
+// timeWorkloads runs every workload (the queries above, the report, the
+// dashboards) once to warm up, then runs times, and reports the median of
+// Elasticsearch's took (summed over a workload's requests).
+func timeWorkloads(ctx context.Context, target, namespace string, runs int) (map[string]timing, error) {
 	ws, err := workloads()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	for _, q := range queries {
+		q := q
+		ws = append(ws, workload{name: q.name, run: func(ctx context.Context, target, _ string) (float64, int, string, error) {
+			return runQuery(ctx, target, q)
+		}})
+	}
+	into := map[string]timing{}
 	for _, w := range ws {
 		var tooks []float64
 		var t timing
 		for i := 0; i <= runs; i++ {
 			took, reqs, res, err := w.run(ctx, target, namespace)
 			if err != nil {
-				return fmt.Errorf("%s: %w", w.name, err)
+				return nil, fmt.Errorf("%s: %w", w.name, err)
 			}
 			if i > 0 {
 				tooks = append(tooks, took)
@@ -258,5 +225,5 @@ func timeWorkloads(ctx context.Context, target, namespace string, runs int, into
 		t.MedianMS, t.MinMS, t.MaxMS = tooks[len(tooks)/2], tooks[0], tooks[len(tooks)-1]
 		into[w.name] = t
 	}
-	return nil
+	return into, nil
 }
