@@ -205,7 +205,7 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 		}
 	}
 	for _, t := range ts {
-		write, err := needsWrite(ctx, es, t, o.Overwrite && t.Kind != ILMPolicy)
+		write, err := needsWrite(ctx, es, t, o.Overwrite && t.Kind != ILMPolicy, res.StorageError == nil)
 		if err != nil {
 			return res, err
 		}
@@ -228,7 +228,12 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 // needsWrite reports whether t is missing or older than ours (with
 // overwrite: missing, older or the same version; a newer one, written by a
 // newer eximship, is never downgraded).
-func needsWrite(ctx context.Context, es Performer, t Template, overwrite bool) (bool, error) {
+//
+// With compareStorage, a storage component of our version that names
+// another storage is rewritten too; without it (detection failed: the
+// caller may not simulate templates, e.g. run with a role that lacks
+// manage_index_templates) the installed one is kept.
+func needsWrite(ctx context.Context, es Performer, t Template, overwrite, compareStorage bool) (bool, error) {
 	status, body, err := do(ctx, es, http.MethodGet, t.Path(), nil)
 	if err != nil {
 		return false, fmt.Errorf("mapping: reading %s %s: %w", t.Kind, t.Name, err)
@@ -250,7 +255,7 @@ func needsWrite(ctx context.Context, es Performer, t Template, overwrite bool) (
 	if overwrite {
 		return v <= t.Version(), nil
 	}
-	if st := t.storage(); st != "" && v == t.Version() {
+	if st := t.storage(); st != "" && v == t.Version() && compareStorage {
 		// another storage installed (the cluster's licence changed, or
 		// another eximship chose differently): ours is what applies now
 		return installedStorage(body, t.Name) != st, nil
@@ -298,8 +303,8 @@ func Missing(ctx context.Context, es Performer, f Features) ([]string, error) {
 	if f.ILM {
 		policy = DefaultILMPolicy
 	}
-	st, err := DetectStorage(ctx, es, nil)
-	if err != nil {
+	st, detectErr := DetectStorage(ctx, es, nil)
+	if detectErr != nil {
 		st.Storage = StorageStored
 	}
 	ts, err := TemplatesFor(policy, st.Storage)
@@ -308,7 +313,7 @@ func Missing(ctx context.Context, es Performer, f Features) ([]string, error) {
 	}
 	var out []string
 	for _, t := range ts {
-		w, err := needsWrite(ctx, es, t, false)
+		w, err := needsWrite(ctx, es, t, false, detectErr == nil)
 		if err != nil {
 			return nil, err
 		}

@@ -113,6 +113,32 @@ func TestStorageForcedAndFailed(t *testing.T) {
 	if err != nil || res.StorageError == nil || res.Storage.Storage != StorageStored {
 		t.Fatalf("simulation refused: %+v %v", res, err)
 	}
+	// A role that may not simulate (run without manage_index_templates)
+	// keeps what setup installed: nothing is rewritten, nothing missing.
+	es = &fakeES{plugins: minimalNode, stored: map[string]string{}}
+	if _, err := Install(context.Background(), es, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	forbidden = performerFunc(func(r *http.Request) (*http.Response, error) {
+		if strings.Contains(r.URL.Path, "_simulate") {
+			return &http.Response{StatusCode: 403, Header: http.Header{"X-Elastic-Product": {"Elasticsearch"}},
+				Body: io.NopCloser(strings.NewReader(`{"error":{"type":"security_exception","reason":"unauthorized"},"status":403}`))}, nil
+		}
+		if r.Method == http.MethodPut {
+			t.Errorf("PUT %s without the right to simulate", r.URL.Path)
+		}
+		return es.Perform(r)
+	})
+	res, err = Install(context.Background(), forbidden, Options{})
+	if err != nil || len(res.Installed) != 0 || res.StorageError == nil {
+		t.Fatalf("run without simulate: %+v %v", res, err)
+	}
+	if m, err := Missing(context.Background(), forbidden, res.Features); err != nil || len(m) != 0 {
+		t.Errorf("missing without simulate: %v %v", m, err)
+	}
+	if !strings.Contains(es.stored["/_component_template/"+StorageComponent], `"storage":"logsdb"`) {
+		t.Errorf("installed storage changed: %s", es.stored["/_component_template/"+StorageComponent])
+	}
 }
 
 type performerFunc func(*http.Request) (*http.Response, error)
