@@ -33,13 +33,20 @@ func corpusDir() string {
 // when present.
 func fixtureDocs(t testing.TB, ns string) (docs []shipper.Doc, sources map[string]int) {
 	t.Helper()
+	return fixtureDocsHost(t, ns, "")
+}
+
+// fixtureDocsHost is fixtureDocs with a host.name fallback (exim.host) for
+// the entries whose transport names no host.
+func fixtureDocsHost(t testing.TB, ns, host string) (docs []shipper.Doc, sources map[string]int) {
+	t.Helper()
 	sources = map[string]int{}
 	procs := map[string]*process.Exim{}
 	proc := func(dataset string) *process.Exim {
 		if p := procs[dataset]; p != nil {
 			return p
 		}
-		p, err := process.New(process.Config{Namespace: ns, Location: time.UTC, Dataset: dataset})
+		p, err := process.New(process.Config{Namespace: ns, Location: time.UTC, Dataset: dataset, Host: host})
 		if err != nil {
 			t.Fatal(err)
 		}
