@@ -136,6 +136,9 @@ type Options struct {
 	// data streams of this namespace only (see Scoped), for tests and
 	// benchmarks on a shared cluster.
 	Scope string
+	// Portable keeps the portable types of the template files even where
+	// the cluster has the modules of ECS's native ones (NativeTypes).
+	Portable bool
 }
 
 // Result says what Install did.
@@ -152,6 +155,10 @@ type Result struct {
 	// StorageError is set when no storage could be detected; the portable
 	// StorageStored is then used.
 	StorageError error
+	// Native are the ECS-native field types used (match_only_text,
+	// wildcard, constant_keyword where the cluster has their modules);
+	// the other fields keep the template files' portable types.
+	Native []NativeType
 	Installed    []string
 	Skipped      []string
 }
@@ -189,6 +196,12 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 	ts, err := TemplatesFor(res.ILMPolicy, res.Storage.Storage)
 	if err != nil {
 		return res, err
+	}
+	if !o.Portable {
+		res.Native = NativeFor(res.Features)
+		if ts, err = WithNativeTypes(ts, res.Native); err != nil {
+			return res, err
+		}
 	}
 	if o.Scope != "" {
 		if ts, err = Scoped(ts, o.Scope); err != nil {
