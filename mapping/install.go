@@ -231,7 +231,7 @@ func Install(ctx context.Context, es Performer, o Options) (Result, error) {
 			return res, fmt.Errorf("mapping: installing %s %s: %w", t.Kind, t.Name, err)
 		}
 		if status < 200 || status > 299 {
-			return res, fmt.Errorf("mapping: installing %s %s: answered %d: %s", t.Kind, t.Name, status, snippet(body))
+			return res, &StatusError{Status: status, Msg: fmt.Sprintf("mapping: installing %s %s: answered %d: %s", t.Kind, t.Name, status, snippet(body))}
 		}
 		res.Installed = append(res.Installed, t.Kind+"/"+t.Name)
 	}
@@ -256,7 +256,7 @@ func needsWrite(ctx context.Context, es Performer, t Template, overwrite, compar
 		return true, nil
 	case http.StatusOK:
 	default:
-		return false, fmt.Errorf("mapping: reading %s %s: answered %d: %s", t.Kind, t.Name, status, snippet(body))
+		return false, &StatusError{Status: status, Msg: fmt.Sprintf("mapping: reading %s %s: answered %d: %s", t.Kind, t.Name, status, snippet(body))}
 	}
 	if t.Kind == ILMPolicy {
 		return false, nil
@@ -336,6 +336,18 @@ func Missing(ctx context.Context, es Performer, f Features) ([]string, error) {
 	}
 	return out, nil
 }
+
+// StatusError is an answer of Elasticsearch with a status that failed a
+// template installation.
+type StatusError struct {
+	Status int
+	Msg    string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+
+// Temporary reports whether the answer may change by itself (429, 5xx).
+func (e *StatusError) Temporary() bool { return e.Status == 429 || e.Status >= 500 }
 
 // do sends one request and returns the status and the body.
 func do(ctx context.Context, es Performer, method, path string, body []byte) (int, []byte, error) {

@@ -295,29 +295,6 @@ func startOffset(kc kafka.Config) string {
 	return kc.StartOffset
 }
 
-// runPrivileges are the Elasticsearch privileges eximship run needs with
-// this configuration (docs/SECURITY.md, role eximship_run, plus
-// eximship_setup's template privileges when run installs them).
-func runPrivileges(cfg *fileConfig) elastic.Privileges {
-	ns := cfg.namespace()
-	var streams []string
-	for _, ds := range []string{"main", "reject", "panic"} {
-		streams = append(streams, "logs-exim."+ds+"-"+ns)
-	}
-	p := elastic.Privileges{
-		Cluster: []string{"monitor"},
-		Indices: []elastic.IndexPrivileges{{
-			Names:      append(streams, cfg.elasticConfig().DeadLetterIndex),
-			Privileges: []string{"create_doc"},
-			Optional:   []string{"auto_configure"},
-		}},
-	}
-	if cfg.installTemplates() {
-		p.Cluster = append(p.Cluster, "manage_index_templates")
-	}
-	return p
-}
-
 func checkElasticsearch(ctx context.Context, r *checkReport, cfg *fileConfig, timeout time.Duration) {
 	const svc = "elasticsearch"
 	ec := cfg.elasticConfig()

@@ -27,15 +27,16 @@ import (
 // and a method building the Config of the package it configures; add one
 // field here; document every key in docs/CONFIG.md.
 type fileConfig struct {
-	Kafka         kafkaSection    `yaml:"kafka"`
-	Elasticsearch elasticSection  `yaml:"elasticsearch"`
-	DeadLetter    deadSection     `yaml:"dead_letter"`
-	Pipeline      pipelineSection `yaml:"pipeline"`
-	Exim          eximSection     `yaml:"exim"`
-	Kibana        kibanaSection   `yaml:"kibana"`
-	Sources       sourcesSection  `yaml:"sources"`
-	GeoIP         geoipSection    `yaml:"geoip"`
-	Sessions      sessionsSection `yaml:"sessions"`
+	Kafka         kafkaSection      `yaml:"kafka"`
+	Elasticsearch elasticSection    `yaml:"elasticsearch"`
+	DeadLetter    deadSection       `yaml:"dead_letter"`
+	Pipeline      pipelineSection   `yaml:"pipeline"`
+	Exim          eximSection       `yaml:"exim"`
+	Kibana        kibanaSection     `yaml:"kibana"`
+	Sources       sourcesSection    `yaml:"sources"`
+	GeoIP         geoipSection      `yaml:"geoip"`
+	Sessions      sessionsSection   `yaml:"sessions"`
+	Monitoring    monitoringSection `yaml:"monitoring"`
 
 	// doc says where each key is (and whether it is there at all).
 	doc *yamlconf.Doc

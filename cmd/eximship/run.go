@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/kafka"
+	"github.com/eximship/eximship/shipper/metrics"
 )
 
 func init() {
@@ -31,9 +34,20 @@ secrets go in the file, in ${VAR} or in *_file keys, never on the command
 line. 'eximship check --config FILE' tests it and the servers first.
 EXIMSHIP_LOG_LEVEL sets the log level when -log-level is not given.
 
+At start it checks Kafka first (brokers, TLS, SASL, the topics and the
+dead-letter topic, the consumer group), then Elasticsearch (TLS, the
+credentials, the privileges of docs/SECURITY.md), then the templates. A
+mistake there fails at once with a message saying what to change; a server
+that is starting or overloaded is waited for, up to a minute. With
+monitoring.address set it serves /metrics, /healthz and /readyz
+(docs/MONITORING.md).
+
 Exit status: 0 after a clean shutdown, 1 on a failure at run time, 2 for
-bad flags, 3 for an invalid or missing configuration file (a service
-manager should not restart it: the file must be fixed first).`,
+bad flags, 3 for an invalid or missing configuration file, 4 when Kafka or
+Elasticsearch cannot be reached as configured at start (address, TLS), 5
+when one refuses at start (credentials, privileges, a missing topic). A
+service manager should not restart it on 3 or 5: the configuration or the
+cluster must be fixed first.`,
 		examples: `  eximship run --config /etc/eximship/eximship.yml
   ES_PASSWORD=... eximship run --config eximship.yml --progress never
   eximship run --config eximship.yml --log-format json --log-level debug`,
@@ -99,18 +113,83 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		pc.Enrich.GeoIP = geo
 	}
 
+	// The monitoring listener starts first: /healthz answers and /readyz
+	// says 503 while the start-up checks below wait for the servers.
+	m := metrics.New(metrics.BuildInfo{Version: build().Version, Commit: build().Commit, Date: build().Date})
+	var ready readiness
+	if cfg.Monitoring.enabled() {
+		mc := cfg.Monitoring.config()
+		mc.Logger = log.With("component", "monitoring")
+		srv, err := metrics.NewServer(mc, m,
+			metrics.Check{Name: "elasticsearch", Run: ready.elasticsearch},
+			metrics.Check{Name: "kafka", Run: ready.kafka})
+		if err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("monitoring: %w", err)}
+		}
+		if err := srv.Start(); err != nil {
+			return fmt.Errorf("monitoring.address %s: %w", mc.Address, err)
+		}
+		stopDraining := context.AfterFunc(ctx, srv.SetDraining)
+		defer stopDraining()
+		defer srv.Close(context.Background())
+	}
+
+	// Start-up checks, Kafka first: a wrong broker address, credential,
+	// certificate, topic name or privilege fails here at once, with a
+	// message saying what to change; a server that is starting or
+	// overloaded (timeouts, 429, 5xx) is waited for, up to a minute.
+	deadline := time.Now().Add(time.Minute)
+	var dlTopics []string
+	if t := cfg.DeadLetter.KafkaTopic; t != "" {
+		dlTopics = append(dlTopics, t)
+	}
+	var kres kafka.PreflightResult
+	if err := retryStart(ctx, log, "kafka", deadline, kafka.Temporary, func(ctx context.Context) (err error) {
+		kres, err = kafka.Preflight(ctx, kc, dlTopics...)
+		return err
+	}); err != nil {
+		return startError("kafka", err)
+	}
+	if len(kres.Members) > 0 {
+		var who []string
+		for _, mb := range kres.Members {
+			who = append(who, mb.ClientID+"@"+mb.ClientHost)
+		}
+		log.Warn("kafka: the consumer group still has members, probably of an eximship that was killed (kill -9, crash) without leaving it; "+
+			"the broker assigns the partitions only when they leave or their session times out, so consuming may start after up to kafka.session_timeout",
+			"group", groupID(kc), "members", who, "state", kres.GroupState, "session_timeout", sessionTimeout(kc))
+	}
+
+	ec.OnBulk = m.ObserveBulk
 	sink, err := elastic.New(ec)
 	if err != nil {
 		return fmt.Errorf("elasticsearch: %w", err)
 	}
+	ready.setSink(sink)
+	need := runPrivileges(cfg)
+	if err := retryStart(ctx, log, "elasticsearch", deadline, elastic.Temporary, func(ctx context.Context) error {
+		id, warns, err := elastic.Preflight(ctx, sink.Client(), firstAddress(ec), need)
+		for _, w := range warns {
+			log.Warn("elasticsearch: " + w)
+		}
+		if err == nil && id.Security {
+			log.Info("elasticsearch: authenticated", "user", id.Username, "realm", id.Realm, "roles", id.Roles, "type", id.AuthType)
+		}
+		return err
+	}); err != nil {
+		return startError("elasticsearch", err)
+	}
 	if cfg.installTemplates() {
-		if err := installTemplates(ctx, sink, log); err != nil {
-			return err
+		if err := retryStart(ctx, log, "index templates", deadline, templatesTemporary, func(ctx context.Context) error {
+			return installTemplates(ctx, sink, log)
+		}); err != nil {
+			return fmt.Errorf("install index templates: %w", err)
 		}
 		go checkStorage(ctx, sink.Client(), "logs-exim.*-"+pc.Namespace, log)
 	} else {
 		log.Info("index templates not installed by run (elasticsearch.install_templates: false): they must exist already")
 	}
+
 	var dead shipper.DeadLetterSink = sink
 	if t := cfg.DeadLetter.KafkaTopic; t != "" {
 		kdl, err := newKafkaDeadLetters(kc, t)
@@ -124,16 +203,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
-	checkCtx, cancelCheck := context.WithTimeout(ctx, 30*time.Second)
-	err = src.CheckTopics(checkCtx)
-	cancelCheck()
-	if err != nil {
-		_ = src.Close(context.Background())
-		return fmt.Errorf("kafka: %w", err)
-	}
+	ready.setSource(src)
 
 	plc := cfg.pipelineConfig()
 	plc.Logger = log.With("component", "pipeline")
+	plc.Observer = m
 	var live *liveLine
 	if *progress == "always" || *progress == "auto" && isTerminal(e.stderr) {
 		live = &liveLine{con: consoleOf(e.stderr), start: time.Now()}
@@ -148,6 +222,15 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		_ = src.Close(context.Background())
 		return err
 	}
+	m.SetInFlight(func() int64 { return p.Stats().InFlight })
+	m.SetLag(func() []metrics.PartitionLag {
+		lags, _, _ := src.PartitionLags()
+		out := make([]metrics.PartitionLag, len(lags))
+		for i, l := range lags {
+			out[i] = metrics.PartitionLag{Topic: l.Topic, Partition: l.Partition, Lag: l.Lag}
+		}
+		return out
+	})
 	log.Info("eximship run started", "brokers", kc.Brokers, "topics", kc.Topics, "group", groupID(kc), "elasticsearch", ec,
 		"sessions", !cfg.Sessions.Disabled, "partition_order", plc.PartitionOrder)
 	stopSources := startSources(ctx, cfg, sink.Client(), log.With("component", "sources"))
@@ -159,6 +242,122 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// readiness holds what the /readyz checks ask; until the start-up checks
+// passed and the sink and source exist, they fail with "starting".
+type readiness struct {
+	sink atomic.Pointer[elastic.Sink]
+	src  atomic.Pointer[kafka.Source]
+}
+
+func (r *readiness) setSink(s *elastic.Sink)   { r.sink.Store(s) }
+func (r *readiness) setSource(s *kafka.Source) { r.src.Store(s) }
+
+func (r *readiness) elasticsearch(ctx context.Context) error {
+	s := r.sink.Load()
+	if s == nil || r.src.Load() == nil {
+		return metrics.ErrStarting
+	}
+	return s.Ping(ctx)
+}
+
+func (r *readiness) kafka(ctx context.Context) error {
+	s := r.src.Load()
+	if s == nil {
+		return metrics.ErrStarting
+	}
+	return s.Ping(ctx)
+}
+
+// runPrivileges are what run needs of Elasticsearch (docs/SECURITY.md):
+// create_doc on the data streams and the dead letters (auto_configure
+// creates them on first write: only warned about, they may exist), and
+// for the template installation monitor (feature detection) and
+// manage_index_templates.
+func runPrivileges(cfg *fileConfig) elastic.Privileges {
+	names := append(streamNames(cfg), cfg.elasticConfig().DeadLetterIndex)
+	p := elastic.Privileges{Indices: []elastic.IndexPrivileges{{
+		Names: names, Privileges: []string{"create_doc"}, Optional: []string{"auto_configure"},
+	}}}
+	if cfg.installTemplates() {
+		p.Cluster = []string{"monitor", "manage_index_templates"}
+	}
+	return p
+}
+
+// streamNames are the data streams the configuration writes to.
+func streamNames(cfg *fileConfig) []string {
+	var names []string
+	for _, ds := range []string{"main", "reject", "panic"} {
+		if cfg.Exim.Dataset == "" || cfg.Exim.Dataset == ds {
+			names = append(names, "logs-exim."+ds+"-"+cfg.namespace())
+		}
+	}
+	return names
+}
+
+func firstAddress(c elastic.Config) string {
+	if len(c.Addresses) > 0 {
+		return c.Addresses[0]
+	}
+	return elastic.DefaultAddress
+}
+
+func sessionTimeout(c kafka.Config) time.Duration {
+	if c.SessionTimeout == 0 {
+		return 30 * time.Second
+	}
+	return c.SessionTimeout
+}
+
+// retryStart runs a start-up step until it succeeds, fails for good
+// (!temporary), ctx ends or deadline passes, with a backoff of 0.5 s
+// doubling to 8 s between attempts.
+func retryStart(ctx context.Context, log *slog.Logger, what string, deadline time.Time, temporary func(error) bool, step func(context.Context) error) error {
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := step(sctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !temporary(err) || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		log.Warn(what+": not ready, retrying", "attempt", attempt, "backoff", delay, "error", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+// startError gives a failed start-up check its exit status: 5 when the
+// service answered and refused (credentials, privileges, topics), 4 when
+// it could not be reached as configured (address, TLS, timeouts).
+func startError(service string, err error) error {
+	var ke *kafka.CheckError
+	var ee *elastic.PreflightError
+	code := exitUnreachable
+	if errors.As(err, &ke) && ke.Refused || errors.As(err, &ee) && ee.Refused {
+		code = exitRefused
+	}
+	return &exitError{code: code, err: fmt.Errorf("%s: %w", service, err)}
+}
+
+func templatesTemporary(err error) bool {
+	var se *mapping.StatusError
+	if errors.As(err, &se) {
+		return se.Temporary()
+	}
+	return true
 }
 
 func groupID(c kafka.Config) string {
@@ -215,34 +414,19 @@ func newKafkaDeadLetters(kc kafka.Config, topic string) (*kafka.DeadLetterWriter
 // installTemplates installs eximship's index templates when they are missing
 // or older (never overwriting newer ones), before anything is indexed: a
 // data stream auto-created without them would get no data stream at all
-// (a plain index) or wrong mappings. Elasticsearch may be starting or
-// briefly unreachable: it retries with backoff for about a minute, then
-// gives up (the service manager restarts eximship).
+// (a plain index) or wrong mappings. One attempt (retryStart retries).
 func installTemplates(ctx context.Context, sink *elastic.Sink, log *slog.Logger) error {
-	delay := 500 * time.Millisecond
-	deadline := time.Now().Add(time.Minute)
-	for attempt := 1; ; attempt++ {
-		res, err := mapping.Install(ctx, sink.Client(), mapping.Options{})
-		if err == nil {
-			if len(res.Installed) > 0 {
-				log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy, "storage", res.Storage.Storage)
-			}
-			if res.StorageError != nil {
-				log.Warn("storage detection failed: data streams store _source as sent (portable storage)", "error", res.StorageError)
-			} else if len(res.Storage.Refused) > 0 {
-				log.Info("storage chosen", "storage", storageLine(res))
-			}
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("install index templates: %w", err)
-		}
-		log.Warn("install index templates failed, retrying", "attempt", attempt, "backoff", delay, "error", err)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return fmt.Errorf("install index templates: %w", ctx.Err())
-		}
-		delay = min(2*delay, 8*time.Second)
+	res, err := mapping.Install(ctx, sink.Client(), mapping.Options{})
+	if err != nil {
+		return err
 	}
+	if len(res.Installed) > 0 {
+		log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy, "storage", res.Storage.Storage)
+	}
+	if res.StorageError != nil {
+		log.Warn("storage detection failed: data streams store _source as sent (portable storage)", "error", res.StorageError)
+	} else if len(res.Storage.Refused) > 0 {
+		log.Info("storage chosen", "storage", storageLine(res))
+	}
+	return nil
 }

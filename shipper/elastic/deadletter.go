@@ -11,10 +11,10 @@ import (
 	"github.com/eximship/eximship/shipper"
 )
 
-// deadLetterDoc is the document stored for one dead letter. Its mapping is
+// DeadLetterDoc is the document stored for one dead letter. Its mapping is
 // the eximship-deadletter template of package mapping: dynamic false, the
 // original entry searchable as text, the rejected body kept unindexed.
-type deadLetterDoc struct {
+type DeadLetterDoc struct {
 	Timestamp string `json:"@timestamp"`
 	// Original is the raw input entry (shipper.Doc.Original).
 	Original string `json:"original"`
@@ -24,8 +24,8 @@ type deadLetterDoc struct {
 	OriginalBase64 string `json:"original_base64,omitempty"`
 	// Document is the rejected JSON body, as a string.
 	Document string          `json:"document"`
-	Error    deadLetterError `json:"error"`
-	Input    deadLetterInput `json:"input"`
+	Error    DeadLetterError `json:"error"`
+	Input    DeadLetterInput `json:"input"`
 	// DocID is the _id the document was given (also this dead letter's _id).
 	DocID string `json:"doc_id"`
 	// Stream is the data stream the document was meant for.
@@ -33,13 +33,15 @@ type deadLetterDoc struct {
 	Event  eventBlock `json:"event"`
 }
 
-type deadLetterError struct {
+// DeadLetterError is why Elasticsearch refused the document.
+type DeadLetterError struct {
 	Type   string `json:"type"`
 	Reason string `json:"reason"`
 	Status int    `json:"status"`
 }
 
-type deadLetterInput struct {
+// DeadLetterInput is where the document's input came from.
+type DeadLetterInput struct {
 	Topic     string `json:"topic"`
 	Partition int    `json:"partition"`
 	Offset    int64  `json:"offset"`
@@ -67,12 +69,12 @@ func (s *Sink) WriteDeadLetters(ctx context.Context, dls []shipper.DeadLetter) e
 			id = shipper.DocID(dl.Doc.Pos, dl.Doc.Entry)
 		}
 		typ, reason := splitReason(dl.Reason)
-		d := deadLetterDoc{
+		d := DeadLetterDoc{
 			Timestamp: now,
 			Original:  string(dl.Doc.Original),
 			Document:  string(dl.Doc.Body),
-			Error:     deadLetterError{Type: typ, Reason: reason, Status: dl.Status},
-			Input: deadLetterInput{
+			Error:     DeadLetterError{Type: typ, Reason: reason, Status: dl.Status},
+			Input: DeadLetterInput{
 				Topic:     dl.Doc.Pos.Topic,
 				Partition: dl.Doc.Pos.Partition,
 				Offset:    dl.Doc.Pos.Offset,

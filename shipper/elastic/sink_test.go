@@ -596,7 +596,7 @@ func TestWriteDeadLetters(t *testing.T) {
 	if string(gj) != string(wj) {
 		t.Errorf("dead letter\n got %s\nwant %s", gj, wj)
 	}
-	var second deadLetterDoc
+	var second DeadLetterDoc
 	if err := json.Unmarshal(lines[3], &second); err != nil {
 		t.Fatal(err)
 	}

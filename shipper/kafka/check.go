@@ -115,7 +115,7 @@ func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return &CheckError{Permanent: true, Refused: true, Msg: "kafka topics", Err: err}
+		return &CheckError{Permanent: true, Refused: true, Msg: "topics", Err: err}
 	}
 	return nil
 }

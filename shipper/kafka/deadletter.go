@@ -25,8 +25,9 @@ type DeadLetterConfig struct {
 	// ClientID identifies the client to the brokers. Default: "eximship".
 	ClientID string
 	// MaxOriginalBytes truncates the original entry in a record (flagged
-	// original_truncated) so that a record stays below the broker's
-	// message.max.bytes. Default: 512 KiB.
+	// original_truncated), and leaves out a larger document (flagged
+	// document_omitted), so that a record stays below the broker's
+	// message.max.bytes (1 MiB by default). Default: 384 KiB.
 	MaxOriginalBytes int
 	// WriteTimeout bounds one write round trip. Default: 30s.
 	WriteTimeout time.Duration
@@ -43,7 +44,7 @@ func (c *DeadLetterConfig) setDefaults() {
 		c.ClientID = "eximship"
 	}
 	if c.MaxOriginalBytes == 0 {
-		c.MaxOriginalBytes = 512 << 10
+		c.MaxOriginalBytes = 384 << 10
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
@@ -100,14 +101,20 @@ type DeadLetterRecord struct {
 	Original          string `json:"original"`
 	OriginalBase64    string `json:"original_base64,omitempty"`
 	OriginalTruncated bool   `json:"original_truncated,omitempty"`
-	Error             string `json:"error"`
-	Status            int    `json:"status"`
-	Topic             string `json:"topic"`
-	Partition         int    `json:"partition"`
-	Offset            int64  `json:"offset"`
-	Entry             int    `json:"entry"`
-	DocID             string `json:"doc_id"`
-	Stream            string `json:"data_stream,omitempty"`
+	// Document is the JSON document Elasticsearch refused, as a string
+	// (what `eximship replay` indexes again once the cause is fixed). It
+	// is left out, and DocumentOmitted set, when it is larger than
+	// MaxOriginalBytes.
+	Document        string `json:"document,omitempty"`
+	DocumentOmitted bool   `json:"document_omitted,omitempty"`
+	Error           string `json:"error"`
+	Status          int    `json:"status"`
+	Topic           string `json:"topic"`
+	Partition       int    `json:"partition"`
+	Offset          int64  `json:"offset"`
+	Entry           int    `json:"entry"`
+	DocID           string `json:"doc_id"`
+	Stream          string `json:"data_stream,omitempty"`
 }
 
 // NewDeadLetterWriter creates a DeadLetterWriter. It does not contact the
@@ -167,6 +174,11 @@ func (w *DeadLetterWriter) Record(dl shipper.DeadLetter, now time.Time) DeadLett
 	r.Original = string(orig)
 	if !utf8.Valid(orig) {
 		r.OriginalBase64 = base64.StdEncoding.EncodeToString(orig)
+	}
+	if len(dl.Doc.Body) > w.cfg.MaxOriginalBytes {
+		r.DocumentOmitted = true
+	} else {
+		r.Document = string(dl.Doc.Body)
 	}
 	return r
 }

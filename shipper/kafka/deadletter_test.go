@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ func testDeadLetters() []shipper.DeadLetter {
 			Doc: shipper.Doc{
 				ID: shipper.DocID(pos, entry), Stream: "logs-exim.main-default",
 				Pos: pos, Entry: entry, Original: []byte(orig),
+				Body: []byte(`{"event":{"original":` + strconv.Quote(strings.ToValidUTF8(orig, "?")) + `}}`),
 			},
 			Status: status, Reason: reason,
 		}
@@ -87,6 +90,13 @@ func testDeadLetterRoundTrip(t *testing.T, brokers []string, topic string) {
 			rec.Offset != dl.Doc.Pos.Offset || rec.Entry != dl.Doc.Entry ||
 			rec.Timestamp != "2024-05-06T07:08:09Z" || rec.Stream != dl.Doc.Stream {
 			t.Errorf("record %s = %+v, dead letter %+v", m.Key, rec, dl)
+		}
+		if len(dl.Doc.Body) > 1000 {
+			if !rec.DocumentOmitted || rec.Document != "" {
+				t.Errorf("record %s: a document of %d bytes kept (limit 1000)", m.Key, len(dl.Doc.Body))
+			}
+		} else if rec.Document != string(dl.Doc.Body) || rec.DocumentOmitted {
+			t.Errorf("record %s: document %q, want %q", m.Key, rec.Document, dl.Doc.Body)
 		}
 		orig := dl.Doc.Original
 		if len(orig) > 1000 {
@@ -157,5 +167,37 @@ func TestDeadLetterRecordInvalidUTF8(t *testing.T) {
 	}
 	if r := w.Record(testDeadLetters()[0], time.Unix(0, 0)); r.OriginalBase64 != "" {
 		t.Fatalf("valid UTF-8 original got base64 too: %+v", r)
+	}
+}
+
+// TestReadTopicReadsWhatIsThere: every message present at the call, each
+// partition in order, then it returns (no group, nothing waits for more).
+func TestReadTopicReadsWhatIsThere(t *testing.T) {
+	const topic = "exim-dlq"
+	brokers := fakeCluster(t, topic, 3)
+	produce(t, brokers, topic, 90)
+	cfg := fastConfig(t, brokers, topic, "unused")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	last := map[int]int64{}
+	err := ReadTopic(ctx, cfg, topic, func(m shipper.Message) error {
+		if o, ok := last[m.Partition]; ok && m.Offset != o+1 {
+			t.Errorf("partition %d: offset %d after %d", m.Partition, m.Offset, o)
+		}
+		last[m.Partition] = m.Offset
+		seen[string(m.Value)] = true
+		return nil
+	})
+	if err != nil || len(seen) != 90 || len(last) != 3 {
+		t.Fatalf("read %d distinct messages from %d partitions: %v", len(seen), len(last), err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := ReadTopic(ctx, cfg, topic, func(shipper.Message) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("fn's error: %v after %d", err, n)
+	}
+	if err := ReadTopic(ctx, cfg, "nope", func(shipper.Message) error { return nil }); err == nil || !strings.Contains(err.Error(), `"nope" does not exist`) {
+		t.Fatalf("missing topic: %v", err)
 	}
 }

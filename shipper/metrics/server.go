@@ -55,6 +55,10 @@ func (c ServerConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrStarting is what a check returns while the service it checks is not
+// set up yet: /readyz reports it, the log does not.
+var ErrStarting = errors.New("starting: the start-up checks have not passed yet")
+
 // Check is one readiness check: Run returns nil when the service answers.
 type Check struct {
 	Name string
@@ -188,7 +192,8 @@ func (s *Server) runChecks(ctx context.Context) {
 	s.mu.Unlock()
 	for i, err := range res {
 		switch {
-		case err != nil && (!was || prev[i] == nil):
+		case errors.Is(err, ErrStarting):
+		case err != nil && (!was || prev[i] == nil || errors.Is(prev[i], ErrStarting)):
 			s.cfg.Logger.Warn("readiness check failed", "check", s.checks[i].Name, "error", err)
 		case err == nil && was && prev[i] != nil:
 			s.cfg.Logger.Info("readiness check passes again", "check", s.checks[i].Name)
