@@ -55,6 +55,7 @@ reached or refuses (as for run).`,
 // replayStats counts a replay.
 type replayStats struct {
 	read, selected, written, failed, noDocument int
+	already                                     int64 // of written: answered 409
 	byStream, byError                           map[string]int
 	failures                                    []string // first few
 }
@@ -171,6 +172,7 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("replay from %s: %w", source, err)
 	}
+	st.already = sink.Conflicts()
 	r.report(e, source)
 	if st.failed > 0 || st.noDocument > 0 {
 		return &exitError{code: exitFailure}
@@ -277,7 +279,7 @@ func (r *replayer) report(e *env, source string) {
 		fmt.Fprintln(w, "dry run: nothing written")
 		return
 	}
-	fmt.Fprintf(w, "written: %d (indexed now, or already there from an earlier replay)\n", st.written)
+	fmt.Fprintf(w, "written: %d (%d indexed now, %d already there)\n", st.written, int64(st.written)-st.already, st.already)
 	fmt.Fprintf(w, "failed again: %d (they stay dead letters)\n", st.failed+st.noDocument)
 	for _, f := range st.failures {
 		fmt.Fprintf(w, "  %s\n", f)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}); err != nil {
-		return startError("elasticsearch", err)
+		return startError("elasticsearch", certHint(ec, err))
 	}
 	if cfg.installTemplates() {
 		if err := retryStart(ctx, log, "index templates", deadline, templatesTemporary, func(ctx context.Context) error {
@@ -350,6 +351,18 @@ func startError(service string, err error) error {
 		code = exitRefused
 	}
 	return &exitError{code: code, err: fmt.Errorf("%s: %w", service, err)}
+}
+
+// certHint explains a 401 when a client certificate is configured: Go
+// sends the certificate only when it is signed by a CA the node names in
+// its handshake, so an untrusted certificate arrives as no credentials.
+func certHint(ec elastic.Config, err error) error {
+	var pe *elastic.PreflightError
+	if ec.CertFile == "" || ec.Username != "" || ec.APIKey != "" || ec.APIKeyFile != "" || !errors.As(err, &pe) || !pe.Refused ||
+		!strings.Contains(pe.Msg, "(401 ") {
+		return err
+	}
+	return fmt.Errorf("%w; the client certificate (elasticsearch.cert_file) was not accepted: it must be signed by a CA the node trusts (xpack.security.http.ssl.certificate_authorities) and map to roles in a PKI realm", err)
 }
 
 func templatesTemporary(err error) bool {

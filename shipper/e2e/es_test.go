@@ -3,14 +3,19 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper/elastic"
@@ -21,10 +26,40 @@ import (
 type esNode struct {
 	url  string
 	http *http.Client
+	// user and password, and the CA of an https node (secured stack)
+	user, password, caFile string
 }
 
 func newESNode(u string) *esNode {
 	return &esNode{url: strings.TrimRight(u, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// newSecureESNode is an esNode for a node with security on: basic auth as
+// user, https verified against caFile.
+func newSecureESNode(t testing.TB, u, caFile, user, password string) *esNode {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &esNode{url: strings.TrimRight(u, "/"), http: &http.Client{Timeout: 60 * time.Second, Transport: tr},
+		user: user, password: password, caFile: caFile}
+}
+
+// client is the product's client for the node, as the admin.
+func (e *esNode) client(t testing.TB) *elasticsearch.Client {
+	t.Helper()
+	client, err := elastic.NewClient(elastic.Config{Addresses: []string{e.url}, Username: e.user, Password: e.password, CAFile: e.caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // do sends a request; body may be nil, a string, []byte or a value to
@@ -33,13 +68,9 @@ func newESNode(u string) *esNode {
 // eximship run and a production cluster would have them.
 func (e *esNode) installTemplates(t testing.TB) {
 	t.Helper()
-	client, err := elastic.NewClient(elastic.Config{Addresses: []string{e.url}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := mapping.Install(ctx, client, mapping.Options{}); err != nil {
+	if _, err := mapping.Install(ctx, e.client(t), mapping.Options{}); err != nil {
 		t.Fatalf("install the index templates on %s: %v", e.url, err)
 	}
 }
@@ -71,6 +102,9 @@ func (e *esNode) do(method, path string, body any) (int, []byte, error) {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if e.user != "" {
+		req.SetBasicAuth(e.user, e.password)
 	}
 	res, err := e.http.Do(req)
 	if err != nil {

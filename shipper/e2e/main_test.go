@@ -38,12 +38,28 @@ func TestMain(m *testing.M) {
 	if !testing.Short() && selected("TestElasticsearchDownIntegration") && (stacktest.Required() || stackUp()) {
 		privateES.start()
 	}
+	// The secured stack (TestSecure*) likewise.
+	if !testing.Short() && (stacktest.Required() || stackUp()) {
+		for _, name := range secureTests {
+			if selected(name) {
+				secure.start()
+				break
+			}
+		}
+	}
 	code := m.Run()
 	privateES.stop()
+	secure.stop()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// secureTests are the tests that use the secured stack.
+var secureTests = []string{
+	"TestSecureKafkaIntegration", "TestSecureElasticsearchIntegration",
+	"TestSecureRolesIntegration", "TestSecureRevokedPrivilegeIntegration", "TestSecureReplayIntegration",
 }
 
 // stackUp reports whether scripts/stack's environment file or variables

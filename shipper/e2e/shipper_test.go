@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eximship/eximship/shipper/metrics/metricstest"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
 
@@ -63,8 +65,11 @@ type config struct {
 	shutdownTimeout time.Duration
 	retryMax        time.Duration
 	esTimeout       time.Duration
-	keepOriginal    bool   // exim.keep_original
-	extra           string // appended YAML (top-level sections must not repeat)
+	keepOriginal    bool     // exim.keep_original
+	brokers         []string // default: the env's
+	kafkaExtra      string   // YAML lines appended to the kafka section (indented by 2)
+	esExtra         string   // YAML lines appended to the elasticsearch section (indented by 2)
+	extra           string   // appended YAML (top-level sections must not repeat)
 }
 
 // writeConfig writes a run configuration file and returns its path.
@@ -79,15 +84,20 @@ func (e *testEnv) writeConfig(c config) string {
 	if c.retryMax == 0 {
 		c.retryMax = 2 * time.Second
 	}
+	if c.brokers == nil {
+		c.brokers = e.kafka.brokers
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  topics: [%q]\n  group_id: %q\n", strings.Join(e.kafka.brokers, ", "), e.kafka.topic, e.group)
+	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  topics: [%q]\n  group_id: %q\n", strings.Join(c.brokers, ", "), e.kafka.topic, e.group)
 	if c.clientID != "" {
 		fmt.Fprintf(&b, "  client_id: %q\n", c.clientID)
 	}
 	// A killed member stays in the group until its session times out: the
 	// broker's minimum (6 s) keeps restarts quick.
 	b.WriteString("  session_timeout: 6s\n  heartbeat_interval: 1s\n  rebalance_timeout: 10s\n  commit_interval: 500ms\n")
+	b.WriteString(c.kafkaExtra)
 	fmt.Fprintf(&b, "elasticsearch:\n  addresses: [%q]\n", c.esURL)
+	b.WriteString(c.esExtra)
 	if c.esTimeout != 0 {
 		fmt.Fprintf(&b, "  timeout: %s\n", c.esTimeout)
 	}
@@ -130,11 +140,18 @@ type shipperProc struct {
 	final    *stats
 	msgs     map[string]int // log message -> count
 	tail     []string       // last log lines
+	monitor  string         // address of the monitoring listener, once logged
 }
 
 // startShipper runs `eximship run --config cfg`; its log goes to a file in
 // the test's directory (and its tail into the test log on failure).
 func (e *testEnv) startShipper(name, cfg string) *shipperProc {
+	e.t.Helper()
+	return e.startShipperEnv(name, cfg)
+}
+
+// startShipperEnv is startShipper with more environment variables.
+func (e *testEnv) startShipperEnv(name, cfg string, env ...string) *shipperProc {
 	e.t.Helper()
 	bin := eximshipBinary(e.t)
 	p := &shipperProc{
@@ -148,7 +165,7 @@ func (e *testEnv) startShipper(name, cfg string) *shipperProc {
 		e.t.Fatal(err)
 	}
 	p.cmd = exec.Command(bin, "run", "--config", cfg, "--progress", "never")
-	p.cmd.Env = append(os.Environ(), "EXIMSHIP_LOG_LEVEL=info")
+	p.cmd.Env = append(append(os.Environ(), "EXIMSHIP_LOG_LEVEL=info"), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		e.t.Fatal(err)
@@ -209,6 +226,8 @@ func (p *shipperProc) readLog(r io.Reader, w io.Writer) {
 		case "pipeline stopped":
 			s := statsOf(kv)
 			p.final = &s
+		case "monitoring listener started":
+			p.monitor = kv["address"]
 		}
 		p.mu.Unlock()
 	}
@@ -297,6 +316,85 @@ func (p *shipperProc) finalStats() *stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.final
+}
+
+// monitorURL waits for the monitoring listener's address in the log and
+// returns http://address.
+func (p *shipperProc) monitorURL() string {
+	p.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		p.mu.Lock()
+		a := p.monitor
+		p.mu.Unlock()
+		if a != "" {
+			return "http://" + a
+		}
+		if err := p.checkAlive(); err != nil || time.Now().After(deadline) {
+			p.t.Fatalf("no monitoring listener logged: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// scrape reads the process's /metrics.
+func (p *shipperProc) scrape() map[string]float64 {
+	p.t.Helper()
+	m, err := metricstest.Scrape(p.monitorURL() + "/metrics")
+	if err != nil {
+		p.t.Fatalf("scrape %s: %v", p.name, err)
+	}
+	return m
+}
+
+// readyz returns the status and body of the process's /readyz.
+func (p *shipperProc) readyz() (int, string) {
+	p.t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(p.monitorURL() + "/readyz")
+	if err != nil {
+		p.t.Fatalf("readyz of %s: %v", p.name, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// monitoring is the config section of a monitoring listener on a free
+// port (the address is read back from the log).
+const monitoring = "monitoring:\n  address: 127.0.0.1:0\n  check_interval: 200ms\n"
+
+// requireNoSecret fails the test when the process's log holds one of the
+// secrets.
+func (p *shipperProc) requireNoSecret(secrets ...string) {
+	p.t.Helper()
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(string(b), s) {
+			p.t.Errorf("the log of %s (%s) holds a secret", p.name, p.logPath)
+		}
+	}
+}
+
+// logHas reports whether one line of the process's log holds every part.
+func (p *shipperProc) logHas(parts ...string) bool {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(line, part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // count returns how many log lines had the message msg.

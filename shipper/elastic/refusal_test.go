@@ -119,3 +119,14 @@ func TestOnBulk(t *testing.T) {
 		t.Errorf("OnBulk saw statuses %v errors %v", statuses, errs)
 	}
 }
+
+func TestConflictsCounted(t *testing.T) {
+	f := &fakeES{handler: func(int, *http.Request, []byte) (int, string, error) {
+		return 200, respond(201, 409, 409, 400), nil
+	}}
+	s := newTestSink(t, f, nil)
+	_ = s.WriteBatch(context.Background(), testDocs(4))
+	if s.Conflicts() != 2 {
+		t.Errorf("Conflicts() = %d, want 2", s.Conflicts())
+	}
+}

@@ -22,11 +22,19 @@ import (
 // Sink writes documents to Elasticsearch with the bulk API. It implements
 // shipper.Sink and shipper.DeadLetterSink and is safe for concurrent use.
 type Sink struct {
-	cfg    Config
-	client *elasticsearch.Client
-	log    *slog.Logger
-	bufs   sync.Pool // *bytes.Buffer
+	cfg       Config
+	client    *elasticsearch.Client
+	log       *slog.Logger
+	bufs      sync.Pool // *bytes.Buffer
+	conflicts atomic.Int64
 }
+
+var status409 = []byte(`"status":409`)
+
+// Conflicts counts the documents Elasticsearch answered 409 since New: a
+// create of an id that exists, a document indexed before (by an earlier
+// attempt, a re-delivery, a replay). WriteBatch counts them as written.
+func (s *Sink) Conflicts() int64 { return s.conflicts.Load() }
 
 var (
 	_ shipper.Sink           = (*Sink)(nil)
@@ -326,6 +334,9 @@ func (w *writer) send(ctx context.Context, body []byte, idx, offs []int) {
 		for _, i := range idx {
 			w.settled[i] = true
 		}
+		// A 409 item has no "status" inside its error object, and a
+		// reason cannot hold the unescaped quotes: one per conflict.
+		w.s.conflicts.Add(int64(bytes.Count(resp.Bytes(), status409)))
 	}
 }
 

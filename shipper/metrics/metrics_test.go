@@ -7,18 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/eximship/eximship/shipper"
+	"github.com/eximship/eximship/shipper/metrics/metricstest"
 )
 
 func TestObserverCounts(t *testing.T) {
@@ -92,50 +87,11 @@ func scrape(t *testing.T, h http.Handler) map[string]float64 {
 	if rec.Code != 200 {
 		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
-	out, err := parseExposition(rec.Body)
+	out, err := metricstest.Parse(rec.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func parseExposition(r io.Reader) (map[string]float64, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	key := func(name string, labels []*dto.LabelPair, extra ...string) string {
-		var ls []string
-		for _, l := range labels {
-			ls = append(ls, l.GetName()+"="+strconv.Quote(l.GetValue()))
-		}
-		ls = append(ls, extra...)
-		sort.Strings(ls)
-		if len(ls) == 0 {
-			return name
-		}
-		return name + "{" + strings.Join(ls, ",") + "}"
-	}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				out[key(name, m.Label)] = m.Counter.GetValue()
-			case m.Gauge != nil:
-				out[key(name, m.Label)] = m.Gauge.GetValue()
-			case m.Histogram != nil:
-				out[key(name+"_count", m.Label)] = float64(m.Histogram.GetSampleCount())
-				for _, b := range m.Histogram.Bucket {
-					out[key(name+"_bucket", m.Label, "le="+strconv.Quote(strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)))] = float64(b.GetCumulativeCount())
-				}
-			case m.Untyped != nil:
-				out[key(name, m.Label)] = m.Untyped.GetValue()
-			}
-		}
-	}
-	return out, nil
 }
 
 func goVersion() string { return runtime.Version() }
