@@ -54,6 +54,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// WithDefaults returns c with every unset field set to its default.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 4

@@ -151,6 +151,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}); err != nil {
 		return startError("kafka", err)
 	}
+	setMemoryLimit(log, memoryBound(kc, ec, cfg.pipelineConfig(), kres.Partitions, 0))
 	if len(kres.Members) > 0 {
 		var who []string
 		for _, mb := range kres.Members {

@@ -19,6 +19,27 @@ import (
 // ignore_malformed does not cover.)
 var conflictField = []string{"email", "local_id"}
 
+// conflictTemplate puts, for the env's namespace only, a higher-priority
+// index template made of eximship's components plus, when conflict is set,
+// a mapping of conflictField as an object; without conflict it is the
+// fix (data streams keep their template: it can be replaced, not removed).
+func (e *testEnv) conflictTemplate(t testing.TB, conflict bool) {
+	t.Helper()
+	props := map[string]any{}
+	if conflict {
+		props[conflictField[0]] = map[string]any{"properties": map[string]any{conflictField[1]: map[string]any{"type": "object"}}}
+	}
+	tmpl := "e2e-conflict-" + e.ns
+	e.es.must(t, "PUT", "/_index_template/"+tmpl, map[string]any{
+		"index_patterns": []string{"logs-exim.*-" + e.ns},
+		"priority":       1000,
+		"data_stream":    map[string]any{},
+		"composed_of":    []string{mapping.SettingsComponent, mapping.MappingsComponent},
+		"template":       map[string]any{"mappings": map[string]any{"properties": props}},
+	}, nil)
+	t.Cleanup(func() { e.es.do("DELETE", "/_index_template/"+tmpl, nil) })
+}
+
 // TestMappingConflictDeadLetterIntegration: for this test's namespace a
 // higher-priority index template (eximship's components plus one override)
 // maps email.local_id (the message id of every message line) as an object,
@@ -36,17 +57,7 @@ func TestMappingConflictDeadLetterIntegration(t *testing.T) {
 	// The real templates, then the conflicting one on top for this
 	// namespace only.
 	env.es.installTemplates(t)
-	tmpl := "e2e-conflict-" + env.ns
-	env.es.must(t, "PUT", "/_index_template/"+tmpl, map[string]any{
-		"index_patterns": []string{"logs-exim.*-" + env.ns},
-		"priority":       1000,
-		"data_stream":    map[string]any{},
-		"composed_of":    []string{mapping.SettingsComponent, mapping.MappingsComponent},
-		"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{
-			"email": map[string]any{"properties": map[string]any{"local_id": map[string]any{"type": "object"}}},
-		}}},
-	}, nil)
-	t.Cleanup(func() { env.es.do("DELETE", "/_index_template/"+tmpl, nil) })
+	env.conflictTemplate(t, true)
 
 	// Which lines carry the field: parse tells.
 	rejected := map[int]bool{}

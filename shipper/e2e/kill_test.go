@@ -72,9 +72,10 @@ func (sp *streamProducer) finish(t *testing.T) int64 {
 
 // TestKillNineIntegration: `eximship run` is killed with SIGKILL at random
 // moments, 10 times during one run (restarted right after each kill),
-// while lines keep arriving. Afterwards every entry is in Elasticsearch
-// exactly once and the group's committed offsets reach the end of every
-// partition.
+// while lines keep arriving. Each restart says that it waits for the
+// killed member's session to time out. Afterwards every entry is in
+// Elasticsearch exactly once and the group's committed offsets reach the
+// end of every partition.
 func TestKillNineIntegration(t *testing.T) {
 	esURL := stacktest.ElasticURL(t)
 	env := newTestEnv(t, esURL)
@@ -101,6 +102,11 @@ func TestKillNineIntegration(t *testing.T) {
 		// dead member's session to expire): 0-2 s after its first
 		// documents are indexed, while more are in flight.
 		sp.waitFor("documents indexed", 5*time.Minute, func(s stats) bool { return s.Indexed > 0 })
+		// After a kill -9 the dead member stays in the group until its
+		// session times out, and the new one waits for that: it says so.
+		if i > 1 && !sp.logHas("the consumer group still has members", "session_timeout=6s", "members=") {
+			t.Errorf("restart #%d after kill -9 did not say it waits for the dead member's session to time out", i)
+		}
 		time.Sleep(time.Duration(rng.Int64N(int64(2 * time.Second))))
 		st := sp.stats()
 		if st.Consumed > st.Indexed {

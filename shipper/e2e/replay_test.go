@@ -9,7 +9,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
 
@@ -38,21 +37,7 @@ func TestSecureReplayIntegration(t *testing.T) {
 		t.Fatalf("create %s: %v %v", dlTopic, err, res)
 	}
 
-	tmpl := "e2e-conflict-" + env.ns
-	putTemplate := func(conflict bool) {
-		props := map[string]any{}
-		if conflict {
-			props["email"] = map[string]any{"properties": map[string]any{"local_id": map[string]any{"type": "object"}}}
-		}
-		env.es.must(t, "PUT", "/_index_template/"+tmpl, map[string]any{
-			"index_patterns": []string{"logs-exim.*-" + env.ns},
-			"priority":       1000,
-			"data_stream":    map[string]any{},
-			"composed_of":    []string{mapping.SettingsComponent, mapping.MappingsComponent},
-			"template":       map[string]any{"mappings": map[string]any{"properties": props}},
-		}, nil)
-	}
-	putTemplate(true)
+	env.conflictTemplate(t, true)
 
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)
@@ -96,7 +81,7 @@ func TestSecureReplayIntegration(t *testing.T) {
 	}
 
 	// The fix: the template without the conflict, and a new backing index.
-	putTemplate(false)
+	env.conflictTemplate(t, false)
 	env.es.must(t, "POST", "/logs-exim.main-"+env.ns+"/_rollover", nil, nil)
 
 	if code, out := replay("-from", "kafka"); code != 0 || !strings.Contains(out, fmt.Sprintf("written: %[1]d (%[1]d indexed now, 0 already there)", dead)) || !strings.Contains(out, "failed again: 0") {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 // (SIGKILL) mid-run, stays down 30 s, and is started again. The shipper
 // never exits (checked every 100 ms throughout), commits nothing while
 // Elasticsearch is down, logs its retries, and resumes by itself: nothing
-// lost, nothing duplicated.
+// lost, nothing duplicated. Its /readyz answers 200 before, 503 naming
+// Elasticsearch while it is down, 200 again after; its progress line's lag
+// is the true backlog while down (every line not committed), not 0.
 //
 // It uses a private node (see the package comment), so it sorts last
 // (file zz_) to give that node time to start during the other tests.
@@ -28,7 +31,7 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)
-	sp := env.startShipper("run", env.writeConfig(config{}))
+	sp := env.startShipper("run", env.writeConfig(config{extra: monitoring}))
 
 	// Watch the process for its whole life.
 	exited := make(chan error, 1)
@@ -59,6 +62,21 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 	}
 
 	sp.waitFor("10% indexed", 10*time.Minute, func(s stats) bool { return s.Indexed >= n/10 })
+	waitReady := func(want int, part string) string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			code, body := sp.readyz()
+			if code == want && strings.Contains(body, part) {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz %d %q, want %d with %q", code, body, want, part)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitReady(200, "elasticsearch: ok")
 	atKill := sp.stats()
 	privateES.kill(t)
 	downAt := time.Now()
@@ -69,6 +87,8 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	c1 := env.kafka.committed(t, env.group)
 	st1 := sp.stats()
+	body := waitReady(503, "elasticsearch: failed")
+	t.Logf("/readyz while Elasticsearch is down: %q", body)
 	for time.Since(downAt) < 30*time.Second {
 		checkWatch()
 		time.Sleep(500 * time.Millisecond)
@@ -76,6 +96,13 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 	c2 := env.kafka.committed(t, env.group)
 	st2 := sp.stats()
 	checkWatch()
+	// Nothing committed for 27 s: the lag measured meanwhile (every 2 s)
+	// is every line not committed.
+	if backlog := n - sumOffsets(c2); st2.Lag != backlog {
+		t.Errorf("progress lag %d while Elasticsearch is down, want the backlog %d (%d lines, %d committed)", st2.Lag, backlog, n, sumOffsets(c2))
+	} else {
+		t.Logf("lag while Elasticsearch is down: %d (the backlog)", st2.Lag)
+	}
 	t.Logf("down 30 s: committed %d -> %d, indexed %d -> %d, retried %d -> %d, %d \"bulk write failed, retrying\" lines",
 		sumOffsets(c1), sumOffsets(c2), st1.Indexed, st2.Indexed, st1.Retried, st2.Retried, sp.count("bulk write failed, retrying"))
 	for p := range c2 {
@@ -94,6 +121,7 @@ func TestElasticsearchDownIntegration(t *testing.T) {
 	privateES.up(t)
 	checkWatch()
 	t.Logf("Elasticsearch up again after %v down (start-up %v)", time.Since(downAt).Round(time.Second), time.Since(t0).Round(time.Second))
+	waitReady(200, "elasticsearch: ok")
 
 	env.kafka.waitCommitted(t, env.group, end, 10*time.Minute, sp.checkAlive)
 	env.es.waitCount(t, env.logsPattern(), n, 2*time.Minute, sp.checkAlive)

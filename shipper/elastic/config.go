@@ -130,6 +130,9 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
+// WithDefaults returns c with every unset field set to its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // withDefaults returns c with every unset field set to its default.
 func (c Config) withDefaults() Config {
 	if len(c.Addresses) == 0 {

@@ -52,6 +52,8 @@ type PreflightResult struct {
 	// session times out, and the group's partitions are only assigned
 	// after that.
 	Members []GroupMember
+	// Partitions is the number of partitions of the consumed topics.
+	Partitions int
 }
 
 // Preflight checks, before consuming, that the brokers answer with the
@@ -68,8 +70,12 @@ func Preflight(ctx context.Context, cfg Config, extraTopics ...string) (Prefligh
 	defer tr.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}
 	topics := append(append([]string(nil), cfg.Topics...), extraTopics...)
-	if err := checkTopics(ctx, client, cfg, topics); err != nil {
+	parts, err := checkTopics(ctx, client, cfg, topics)
+	if err != nil {
 		return res, err
+	}
+	for _, t := range cfg.Topics {
+		res.Partitions += parts[t]
 	}
 	d, err := client.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{cfg.GroupID}})
 	if err != nil {
@@ -92,15 +98,18 @@ func Preflight(ctx context.Context, cfg Config, extraTopics ...string) (Prefligh
 }
 
 // checkTopics asks the brokers for topics and fails naming each one that
-// does not exist or cannot be described.
-func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics []string) error {
+// does not exist or cannot be described; it returns the number of
+// partitions of each.
+func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics []string) (map[string]int, error) {
 	resp, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {
-		return explainCheck(cfg, err)
+		return nil, explainCheck(cfg, err)
 	}
 	found := make(map[string]error, len(resp.Topics))
+	parts := make(map[string]int, len(resp.Topics))
 	for _, t := range resp.Topics {
 		found[t.Name] = t.Error
+		parts[t.Name] = len(t.Partitions)
 	}
 	var errs []error
 	for _, name := range topics {
@@ -115,9 +124,9 @@ func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return &CheckError{Permanent: true, Refused: true, Msg: "topics", Err: err}
+		return nil, &CheckError{Permanent: true, Refused: true, Msg: "topics", Err: err}
 	}
-	return nil
+	return parts, nil
 }
 
 // explainCheck wraps an error of a request to the brokers in a CheckError.
@@ -194,7 +203,8 @@ func Temporary(err error) bool {
 // auto-creation off (the usual production setting), a missing topic would
 // otherwise leave the consumer waiting forever with no partition assigned.
 func (s *Source) CheckTopics(ctx context.Context) error {
-	return checkTopics(ctx, s.client, s.cfg, s.cfg.Topics)
+	_, err := checkTopics(ctx, s.client, s.cfg, s.cfg.Topics)
+	return err
 }
 
 // Ping checks that the brokers answer (for /readyz): a metadata request for

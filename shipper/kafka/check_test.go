@@ -25,8 +25,8 @@ func TestPreflightTopicsAndGroup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("preflight: %v", err)
 	}
-	if len(res.Members) != 0 {
-		t.Errorf("members of a new group: %+v", res.Members)
+	if len(res.Members) != 0 || res.Partitions != 2 {
+		t.Errorf("preflight of a new group on a 2-partition topic: %+v", res)
 	}
 	_, err = Preflight(ctx, cfg, "exim-deadletter")
 	if err == nil || !strings.Contains(err.Error(), `topic "exim-deadletter" does not exist`) || strings.Contains(err.Error(), `"exim"`) || Temporary(err) {

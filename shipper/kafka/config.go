@@ -171,6 +171,12 @@ type SASLConfig struct {
 // DefaultGroupID is the consumer group used when Config.GroupID is empty.
 const DefaultGroupID = "eximship"
 
+// WithDefaults returns c with every unset field set to its default.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.GroupID == "" {
 		c.GroupID = DefaultGroupID

@@ -24,7 +24,7 @@ func ReadTopic(ctx context.Context, cfg Config, topic string, fn func(shipper.Me
 	}
 	defer tr.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 30 * time.Second, Transport: tr}
-	if err := checkTopics(ctx, client, cfg, []string{topic}); err != nil {
+	if _, err := checkTopics(ctx, client, cfg, []string{topic}); err != nil {
 		return err
 	}
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})

@@ -483,6 +483,16 @@ func (s *Source) Close(ctx context.Context) error {
 	if err := s.commit(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", err))
 	}
+	if s.lagDone != nil {
+		// The lag of the final stats: measured after the final commit.
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if lags, err := s.measureLag(lctx); err == nil {
+			s.mu.Lock()
+			s.lags, s.lagAt = lags, time.Now()
+			s.mu.Unlock()
+		}
+		cancel()
+	}
 	if unacked > 0 {
 		s.log.Info("kafka source closing with unacknowledged messages; they will be delivered again", "unacked", unacked)
 	}

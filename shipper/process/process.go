@@ -359,6 +359,11 @@ func (p *Exim) emit(e *frame.Entry) {
 	var stream string
 	p.buf, stream = p.AppendEntry(p.buf[:0], e, p.ref)
 	p.addDoc(p.buf, e.Original, stream, p.rec.Action)
+	if cap(p.buf) > 1<<20 {
+		// Do not keep a huge buffer per worker after an overlong entry
+		// (addDoc copied the document).
+		p.buf = nil
+	}
 }
 
 func (p *Exim) addDoc(body, original []byte, stream, action string) {
