@@ -225,6 +225,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	m.SetInFlight(func() int64 { return p.Stats().InFlight })
+	if !cfg.Sessions.Disabled {
+		m.SetSessions(procs.sessions)
+	}
 	m.SetLag(func() []metrics.PartitionLag {
 		lags, _, _ := src.PartitionLags()
 		out := make([]metrics.PartitionLag, len(lags))

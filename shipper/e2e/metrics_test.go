@@ -103,6 +103,10 @@ func TestMetricsIntegration(t *testing.T) {
 	if metricstest.Sum(m, "eximship_build_info") != 1 {
 		t.Errorf("no build info")
 	}
+	// Sessions are on by default: the tracker's size is a gauge.
+	if _, ok := m["eximship_sessions_open"]; !ok {
+		t.Errorf("no eximship_sessions_open with sessions on")
+	}
 
 	// Entries by event.action: the logs' terms plus the dead letters'.
 	want := map[string]int64{}

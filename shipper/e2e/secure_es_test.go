@@ -100,7 +100,7 @@ func TestSecureElasticsearchIntegration(t *testing.T) {
 		// wrong password is even tried.
 		{"kafka-checked-first",
 			fmt.Sprintf("  username: eximship-run\n  password: not-the-password\n  ca_file: %q\n", ca), "dlt",
-			5, `kafka: topics: topic "eximship-no-such-dead-letter-topic" does not exist`},
+			5, `kafka: kafka topics: topic "eximship-no-such-dead-letter-topic" does not exist`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config{esURL: s.esURL(), esExtra: tc.es}

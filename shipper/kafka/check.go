@@ -124,7 +124,7 @@ func checkTopics(ctx context.Context, client *kafkago.Client, cfg Config, topics
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, &CheckError{Permanent: true, Refused: true, Msg: "topics", Err: err}
+		return nil, &CheckError{Permanent: true, Refused: true, Msg: "kafka topics", Err: err}
 	}
 	return parts, nil
 }
