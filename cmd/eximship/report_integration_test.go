@@ -751,19 +751,9 @@ func logEntries(t *testing.T, path string) []string {
 	return out
 }
 
+// esCount refreshes index (a name or pattern) and counts its documents.
 func esCount(t *testing.T, esURL, index string) int {
 	t.Helper()
 	http.Post(esURL+"/"+index+"/_refresh?ignore_unavailable=true", "application/json", nil) //nolint:errcheck // best effort before counting
-	res, err := http.Get(esURL + "/" + index + "/_count?ignore_unavailable=true&allow_no_indices=true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var c struct {
-		Count int `json:"count"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c.Count
+	return countQuery(t, esURL, index, map[string]any{"match_all": map[string]any{}})
 }
