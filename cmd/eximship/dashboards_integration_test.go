@@ -811,6 +811,15 @@ func checkPanels(t *testing.T, ix *indexed, tr *dashTruth) {
 	eq("arrivals", one(t, run("flow-arrivals"), "c"), float64(tr.arrivals))
 	eq("overview arrivals", one(t, run("ov-arrivals"), "c"), float64(tr.arrivals))
 	eq("deliveries", one(t, run("flow-deliveries"), "c"), float64(tr.deliveries))
+	dirs := 0.0
+	for _, r := range run("flow-direction") {
+		dirs += r["c"].(float64)
+	}
+	eq("deliveries by direction, summed", dirs, float64(tr.deliveries))
+	tls := byKey(run("flow-tls"), "k", "c")
+	eq("arrivals without TLS", tls["No TLS"], float64(tr.arrivals))
+	eq("arrivals over TLS", tls["TLS"], 0)
+	eq("arrivals of host mx", byKey(run("flow-hosts"), "h", "c")["mx"], float64(tr.arrivals))
 	sizes := 0.0
 	for _, r := range run("flow-sizes") {
 		if v, ok := r["c"].(float64); ok {
