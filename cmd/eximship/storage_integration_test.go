@@ -76,7 +76,7 @@ func TestStorageAnswersSameIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := process.New(process.Config{Namespace: ns, Location: time.UTC, KeepOriginal: v.keep, Host: "mx.example.org",
+		p, err := process.New(process.Config{Namespace: ns, Location: time.UTC, KeepOriginal: v.keep, Host: "mx.example.org", Deterministic: true,
 			NoSessions: false})
 		if err != nil {
 			t.Fatal(err)
