@@ -253,15 +253,22 @@ func SavedObjectsNDJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	for _, o := range objs {
-		e, err := o.Encoded()
-		if err != nil {
+	lines := make([]any, len(objs))
+	for i, o := range objs {
+		if lines[i], err = o.Encoded(); err != nil {
 			return nil, err
 		}
-		b, err := marshal(e)
+	}
+	return ndjson(lines)
+}
+
+// ndjson writes one JSON value per line, each newline-terminated.
+func ndjson(values []any) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, v := range values {
+		b, err := marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("dashboards: %s: %w", o.ID, err)
+			return nil, fmt.Errorf("dashboards: %w", err)
 		}
 		buf.Write(b)
 		buf.WriteByte('\n')
@@ -339,16 +346,11 @@ func RulesNDJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	for _, r := range rules {
-		b, err := marshal(r.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("dashboards: %s: %w", r.File, err)
-		}
-		buf.Write(b)
-		buf.WriteByte('\n')
+	lines := make([]any, len(rules))
+	for i, r := range rules {
+		lines[i] = r.Raw
 	}
-	return buf.Bytes(), nil
+	return ndjson(lines)
 }
 
 // TimeField returns the time field of a bundled data view ("" when it has
