@@ -39,3 +39,21 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+// FuzzExpand: any value expands or fails without panicking; text without
+// "${" is kept as it is; a value that expands holds no "${" left over
+// unless the variable's own value or "$${" put it there.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"${A}", "${A:-d}", "${A:?m}", "$${A}", "a$b", "${", "${}", "${A:+x}", "x${A}y${B:-z}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := Expand(s, func(k string) (string, bool) { return "v", k == "A" })
+		if !strings.Contains(s, "${") && (err != nil || got != s) {
+			t.Errorf("Expand(%q) = %q, %v; want it unchanged", s, got, err)
+		}
+		if err == nil && strings.Contains(got, "${") && !strings.Contains(s, "$${") {
+			t.Errorf("Expand(%q) = %q left a reference", s, got)
+		}
+	})
+}
