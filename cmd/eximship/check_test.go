@@ -126,6 +126,24 @@ func runCheckKibanaOnly(t *testing.T, cfg string) (int, string, string) {
 	return runCmd(t, nil, "check", "--config", cfg)
 }
 
+// assertCheck runs eximship with args and checks its exit status and that
+// each {status, "service check", text} line is in its report; it returns
+// the report.
+func assertCheck(t *testing.T, exit int, lines [][3]string, args ...string) string {
+	t.Helper()
+	code, out, _ := runCmd(t, nil, args...)
+	if code != exit {
+		t.Errorf("exit %d, want %d\n%s", code, exit, out)
+	}
+	for _, l := range lines {
+		svc, chk, _ := strings.Cut(l[1], " ")
+		if got := findLine(out, l[0], svc, chk); !strings.Contains(got, l[2]) {
+			t.Errorf("line %s %s: %q, want it to contain %q\n%s", l[0], l[1], got, l[2], out)
+		}
+	}
+	return out
+}
+
 // TestCheckSharedStack runs check against the real Kafka and
 // Elasticsearch (security off): everything right, a missing topic, nothing
 // listening, and each service's address pointed at the other one.
@@ -170,16 +188,7 @@ func TestCheckSharedStack(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, out, _ := runCmd(t, nil, "check", "--config", c.cfg)
-			if code != c.exit {
-				t.Errorf("exit %d, want %d\n%s", code, c.exit, out)
-			}
-			for _, l := range c.lines {
-				svc, chk, _ := strings.Cut(l[1], " ")
-				if got := findLine(out, l[0], svc, chk); !strings.Contains(got, l[2]) {
-					t.Errorf("line %s %s: %q, want it to contain %q\n%s", l[0], l[1], got, l[2], out)
-				}
-			}
+			out := assertCheck(t, c.exit, c.lines, "check", "--config", c.cfg)
 			if regexp.MustCompile(`(?m)\s(EOF|context deadline exceeded)$`).MatchString(out) && !strings.Contains(out, "closed the connection") && !strings.Contains(out, "in time") {
 				t.Errorf("a bare EOF without an explanation:\n%s", out)
 			}
