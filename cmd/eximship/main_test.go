@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"os/exec"
@@ -202,4 +203,18 @@ func containsAll(s string, words []string) bool {
 		}
 	}
 	return true
+}
+
+// TestPanicIsOneLine: a bug that panics ends with one line saying so (URL
+// credentials removed), exit 1, and no stack trace unless debug logging.
+func TestPanicIsOneLine(t *testing.T) {
+	register(command{name: "panics", summary: "test", run: func(context.Context, *env, []string) error {
+		panic("boom at https://elastic:Panic-S3cret@es:9200")
+	}})
+	defer delete(commands, "panics")
+	code, out, errOut := runCmd(t, nil, "panics")
+	if code != exitFailure || out != "" || strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "Panic-S3cret") ||
+		!strings.Contains(errOut, "eximship panics: internal error: boom at https://elastic:REDACTED@es:9200") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
 }
