@@ -141,30 +141,6 @@ func TestStorageForcedAndFailed(t *testing.T) {
 	}
 }
 
-// TestMissingWithoutSimulatePrivilege: a user who may not simulate
-// templates (run's role) sees setup's templates as current, whatever
-// storage setup chose; once found by eximship check on a secured node.
-func TestMissingWithoutSimulatePrivilege(t *testing.T) {
-	es := &fakeES{simulate: map[Storage]string{}, plugins: minimalNode, stored: map[string]string{}}
-	if _, err := Install(context.Background(), es, Options{Storage: StorageLogsDB}); err != nil {
-		t.Fatal(err)
-	}
-	forbidden := performerFunc(func(r *http.Request) (*http.Response, error) {
-		if strings.Contains(r.URL.Path, "_simulate") {
-			return &http.Response{StatusCode: 403, Header: http.Header{"X-Elastic-Product": {"Elasticsearch"}},
-				Body: io.NopCloser(strings.NewReader(`{"error":{"type":"security_exception","reason":"unauthorized"},"status":403}`))}, nil
-		}
-		return es.Perform(r)
-	})
-	f, err := Detect(context.Background(), forbidden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if missing, err := Missing(context.Background(), forbidden, f); err != nil || len(missing) != 0 {
-		t.Errorf("Missing without the simulate privilege = %v, %v; want none (setup installed logsdb)", missing, err)
-	}
-}
-
 type performerFunc func(*http.Request) (*http.Response, error)
 
 func (f performerFunc) Perform(r *http.Request) (*http.Response, error) { return f(r) }
