@@ -248,12 +248,18 @@ func (e *enc) text(k string, v []byte, scratch *[]byte) {
 }
 
 func (e *enc) textAlways(k string, v []byte, scratch *[]byte) {
+	e.key(k)
+	e.b = appendText(e.b, v, scratch)
+}
+
+// appendText appends an escaped Exim value decoded, as a JSON string;
+// scratch holds the decoded text when it has escapes.
+func appendText(dst, v []byte, scratch *[]byte) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
-		e.str(k, v)
-		return
+		return AppendJSONBytes(dst, v)
 	}
 	*scratch = unescapeExim((*scratch)[:0], v)
-	e.str(k, *scratch)
+	return AppendJSONBytes(dst, *scratch)
 }
 
 // AppendJSON appends r as one ECS JSON document (no trailing newline).
@@ -308,7 +314,14 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			e.int(`"duration":`, int64(d*1e9))
 		}
 	}
-	e.text(`"reason":`, r.Reason, &r.scratch)
+	// event.reason: its JSON is copied to exim.reason (encoded once)
+	var reason span
+	if len(r.Reason) > 0 {
+		e.key(`"reason":`)
+		reason.start = len(e.b)
+		e.b = appendText(e.b, r.Reason, &r.scratch)
+		reason.end = len(e.b)
+	}
 	if !r.Meta.Created.IsZero() {
 		e.key(`"created":`)
 		e.b = appendTimestamp(e.b, r.Meta.Created)
@@ -493,11 +506,14 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.b = append(e.b, ']', '}')
 	}
 	h := &r.Header
+	dump := len(r.Headers) > 0 // a reject-log entry's header dump
 	// the reject log's header dump: Cc:, Sender: and Reply-To: have ECS
 	// fields of their own; From: and To: go to exim.header.* (email.from
 	// and email.to hold the envelope)
-	appendAddrList(&e, `"cc":`, h.Cc)
-	appendAddrList(&e, `"reply_to":`, h.ReplyTo)
+	if dump {
+		appendAddrList(&e, `"cc":`, h.Cc)
+		appendAddrList(&e, `"reply_to":`, h.ReplyTo)
+	}
 	if len(h.Sender) > 0 {
 		l := addrList{h.Sender}
 		if a := l.next(); len(a) > 0 {
@@ -529,9 +545,11 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		r.scratch2 = decodeWords(r.scratch2[:0], r.scratch)
 		e.str(`"x_mailer":`, r.scratch2)
 	}
-	if t, ok := parseMailDate(h.Date); ok && len(h.Date) > 0 {
-		e.key(`"origination_timestamp":`)
-		e.b = appendTimestamp(e.b, t)
+	if len(h.Date) > 0 {
+		if t, ok := parseMailDate(h.Date); ok {
+			e.key(`"origination_timestamp":`)
+			e.b = appendTimestamp(e.b, t)
+		}
 	}
 	if r.delivered() && !r.Time.IsZero() {
 		// ECS: "when the email message was received by the service or
@@ -595,7 +613,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		}
 	}
 
-	r.appendExim(&e, remote, len(r.Host.IP) > 0 && !okIP[0], invalidUTF8)
+	r.appendExim(&e, &info, remote, len(r.Host.IP) > 0 && !okIP[0], invalidUTF8, reason)
 	if dataStream {
 		e.b = c.appendDataStream(e.b, r.Meta.Dataset, r.Meta.Namespace)
 	}
@@ -844,7 +862,7 @@ func textActions(a string) bool {
 	return false
 }
 
-func (r *Record) appendExim(e *enc, remote string, badHostIP, invalidUTF8 bool) {
+func (r *Record) appendExim(e *enc, info *actionInfo, remote string, badHostIP, invalidUTF8 bool, reason span) {
 	e.open(`"exim":`)
 	e.strs(`"flag":`, r.Flag)
 	en := &r.Enrichment
@@ -970,12 +988,15 @@ func (r *Record) appendExim(e *enc, remote string, badHostIP, invalidUTF8 bool) 
 	e.str(`"protocol_sequence":`, r.ProtoSeq)
 	e.str(`"queue":`, r.Queue)
 	e.str(`"errno":`, r.Errno)
-	e.text(`"reason":`, r.Reason, &r.scratch)
+	if reason.end > reason.start {
+		e.key(`"reason":`)
+		e.b = append(e.b, e.b[reason.start:reason.end]...)
+	}
 	if r.Has(FlagTemporary) {
 		e.boolean(`"temporary":`, true)
 	}
 	e.str(`"acl":`, r.ACL)
-	if info, _ := actionInfos[r.Action]; info.rejection && !r.mainOnly {
+	if info.rejection && !r.mainOnly {
 		var id [rejectionIDLen]byte
 		r.rejectionID(&id)
 		e.open(`"rejection":`)
@@ -1138,14 +1159,20 @@ func appendAddrs(e *enc, k string, v []byte) {
 // from remote mail server after RCPT TO:<a>: 550 5.1.1 ..."); nil when
 // Exim logged none (an ACL's message, a local error).
 func smtpCode(s []byte) []byte {
-	for i := 0; i+3 <= len(s); i++ {
-		if i > 0 && !(i >= 2 && s[i-1] == ' ' && s[i-2] == ':') {
-			continue
-		}
-		c := s[i : i+3]
-		if (c[0] == '4' || c[0] == '5') && isDigit(c[1]) && isDigit(c[2]) && (i+3 == len(s) || s[i+3] == ' ' || s[i+3] == '-') {
+	for i := 0; len(s)-i >= 3; {
+		if c := s[i : i+3]; (c[0] == '4' || c[0] == '5') && isDigit(c[1]) && isDigit(c[2]) && (len(s)-i == 3 || s[i+3] == ' ' || s[i+3] == '-') {
 			return c
 		}
+		j := bytes.Index(s[i:], colonSpace)
+		if j < 0 {
+			return nil
+		}
+		i += j + 2
 	}
 	return nil
 }
+
+var colonSpace = []byte(": ")
+
+// span is a range of the document being written.
+type span struct{ start, end int }

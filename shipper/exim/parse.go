@@ -313,8 +313,8 @@ func (p *Parser) delivery(s []byte, r *Record) {
 // trailingDT takes the " DT=0.000s" that Exim 4.9x (+deliver_time) writes
 // after the error text of "**" lines off the reason, into DeliveryTime.
 func (r *Record) trailingDT(reason []byte) []byte {
-	i := bytes.LastIndex(reason, []byte(" DT="))
-	if i < 0 || bytes.IndexByte(reason[i+4:], ' ') >= 0 {
+	i := bytes.LastIndexByte(reason, ' ')
+	if i < 0 || !hasPrefix(reason[i+1:], "DT=") {
 		return reason
 	}
 	if d, ok := parseDuration(reason[i+4:]); ok {
