@@ -158,9 +158,9 @@ type Result struct {
 	// Native are the ECS-native field types used (match_only_text,
 	// wildcard, constant_keyword where the cluster has their modules);
 	// the other fields keep the template files' portable types.
-	Native []NativeType
-	Installed    []string
-	Skipped      []string
+	Native    []NativeType
+	Installed []string
+	Skipped   []string
 }
 
 // Install writes the templates (and the ILM policy) the cluster lacks,

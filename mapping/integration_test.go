@@ -2,11 +2,8 @@ package mapping_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,17 +16,7 @@ import (
 
 func get(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	return res.StatusCode, m
+	return stacktest.ESJSON(t, method, url, body)
 }
 
 // TestInstallIntegration installs the templates on the real node (twice:

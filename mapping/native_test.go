@@ -47,7 +47,7 @@ func TestInstallNativeTypes(t *testing.T) {
 		"exim.reject.headers": "match_only_text", "exim.reason.text": "match_only_text",
 		"data_stream.dataset": "constant_keyword", "data_stream.type": "constant_keyword",
 		"email.message_id": "keyword", // wildcard is on one node of two
-		"email.subject": "keyword", "source.ip": "ip",
+		"email.subject":    "keyword", "source.ip": "ip",
 	}
 	for f, ty := range want {
 		if got := full[f].Type; got != ty {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -231,18 +229,9 @@ func allValues(t *testing.T, url, idx, field string) []string {
 
 func esGet(t *testing.T, method, url, body string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	if res.StatusCode != 200 {
-		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, b)
+	status, m := stacktest.ESJSON(t, method, url, body)
+	if status != 200 {
+		t.Fatalf("%s %s: %d %v", method, url, status, m)
 	}
 	return m
 }

@@ -8,8 +8,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -163,4 +166,28 @@ func NewTopic(t testing.TB, partitions int) (brokers []string, topic string) {
 		}
 	})
 	return brokers, topic
+}
+
+// ESJSON sends one JSON request to Elasticsearch (url is the node's URL
+// with the path) and returns the status and the decoded answer (nil when
+// it is not a JSON object). Transport errors fail the test.
+func ESJSON(t testing.TB, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m) // not every answer is an object
+	return res.StatusCode, m
 }
