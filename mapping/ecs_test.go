@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -327,19 +326,8 @@ func mailAction(a string) bool {
 
 func ecsValueFits(typ string, v any) bool {
 	switch typ {
-	case "keyword", "wildcard", "match_only_text", "text", "constant_keyword", "flattened":
-		_, ok := v.(string)
-		return ok
-	case "ip":
-		s, ok := v.(string)
-		return ok && fits("ip", s)
-	case "date":
-		s, ok := v.(string)
-		if !ok {
-			return false
-		}
-		_, err := time.Parse(time.RFC3339Nano, s)
-		return err == nil
+	case "keyword", "wildcard", "match_only_text", "text", "constant_keyword", "ip", "date":
+		return fits(typ, v) // the template's own check: strings, IPs, RFC 3339
 	case "long", "integer", "short", "byte":
 		n, ok := v.(json.Number)
 		if !ok {

@@ -93,21 +93,10 @@ func TestFixturesIndexIntegration(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents %v into logs-exim.*-%s", len(docs), sources, ns)
+	writeDocs(t, s, docs)
 	streams := map[string]int{}
-	for i := 0; i < len(docs); i += 2000 {
-		batch := docs[i:min(i+2000, len(docs))]
-		if err := s.WriteBatch(ctx, batch); err != nil {
-			var be *shipper.BatchError
-			if errors.As(err, &be) {
-				for _, it := range be.Items[:min(len(be.Items), 10)] {
-					t.Errorf("refused: %+v\n  %s", it, trunc(batch[it.Index].Body))
-				}
-			}
-			t.Fatalf("batch at %d: %v", i, err)
-		}
-		for _, d := range batch {
-			streams[d.Stream]++
-		}
+	for _, d := range docs {
+		streams[d.Stream]++
 	}
 	total := 0
 	for st, n := range streams {
@@ -133,4 +122,22 @@ func TestFixturesIndexIntegration(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents indexed into %d streams", total, len(streams))
+}
+
+// writeDocs indexes docs in batches of 2000; a refused document fails the
+// test, with the first refusals and their documents shown.
+func writeDocs(t *testing.T, s *elastic.Sink, docs []shipper.Doc) {
+	t.Helper()
+	for i := 0; i < len(docs); i += 2000 {
+		batch := docs[i:min(i+2000, len(docs))]
+		if err := s.WriteBatch(context.Background(), batch); err != nil {
+			var be *shipper.BatchError
+			if errors.As(err, &be) {
+				for _, it := range be.Items[:min(len(be.Items), 10)] {
+					t.Errorf("refused: %+v\n  %s", it, trunc(batch[it.Index].Body))
+				}
+			}
+			t.Fatalf("batch at %d: %v", i, err)
+		}
+	}
 }

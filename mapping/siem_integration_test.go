@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,18 +51,7 @@ func TestSIEMQueriesIntegration(t *testing.T) {
 			docs = append(docs, d)
 		}
 	}
-	for i := 0; i < len(docs); i += 2000 {
-		batch := docs[i:min(i+2000, len(docs))]
-		if err := s.WriteBatch(ctx, batch); err != nil {
-			var be *shipper.BatchError
-			if errors.As(err, &be) {
-				for _, it := range be.Items[:min(len(be.Items), 5)] {
-					t.Errorf("refused: %+v\n  %s", it, trunc(batch[it.Index].Body))
-				}
-			}
-			t.Fatalf("batch at %d: %v", i, err)
-		}
-	}
+	writeDocs(t, s, docs)
 	// ECS fields eximship does not write but a pipeline after it may
 	// (tags, labels.*, observer.*): dynamic:false would leave them
 	// unsearchable unless the template maps them.
