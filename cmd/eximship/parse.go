@@ -159,20 +159,30 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if o.cpuprof != "" {
-		f, err := os.Create(o.cpuprof)
+		stop, err := startCPUProfile(o.cpuprof)
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("-cpuprofile: %w", err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("-cpuprofile: %w", err)}
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return &exitError{code: 2, err: fmt.Errorf("-cpuprofile: %w", err)}
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer stop()
 	}
 	return parseInputs(ctx, e, o, pcfg, fs.Args(), e.stdout)
+}
+
+// startCPUProfile writes a CPU profile to path until the returned func
+// is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // parseInputs parses files (none, or "-": standard input) as eximship

@@ -75,6 +75,7 @@ type reportOptions struct {
 	window       time.Duration
 	stats        bool
 	pageSize     int
+	cpuprof      string
 }
 
 func runReport(ctx context.Context, e *env, args []string) error {
@@ -93,6 +94,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.writeSources, "write-sources", false, "Elasticsearch only: recompute the per-source entity index eximship-sources-<namespace> for every window overlapping --since/--until (replacing its documents), then report")
 	fs.DurationVar(&o.window, "window", 24*time.Hour, "with --write-sources: length of a window (aligned on the Unix epoch, UTC)")
 	fs.IntVar(&o.pageSize, "page-size", esreport.DefaultPageSize, "Elasticsearch: buckets per composite aggregation page (at most the cluster's search.max_buckets)")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile to `file` (for performance work)")
 	fs.BoolVar(&o.stats, "stats", false, "print what Elasticsearch did (requests, buckets, its took) to standard error")
 	if err := e.parseFlags(fs, args); err != nil {
 		return err
@@ -102,6 +104,13 @@ func runReport(ctx context.Context, e *env, args []string) error {
 			o.configSet = true
 		}
 	})
+	if o.cpuprof != "" {
+		stop, err := startCPUProfile(o.cpuprof)
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--cpuprofile: %w", err)}
+		}
+		defer stop()
+	}
 	files := fs.Args()
 	fromES := len(files) == 0
 	switch o.format {
