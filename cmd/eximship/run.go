@@ -438,7 +438,7 @@ func installTemplates(ctx context.Context, sink *elastic.Sink, log *slog.Logger)
 		return err
 	}
 	if len(res.Installed) > 0 {
-		log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy, "storage", res.Storage.Storage)
+		log.Info("index templates installed", "installed", res.Installed, "ilm_policy", res.ILMPolicy, "storage", res.Storage.Storage, "native_types", mapping.NativeNames(res.Native))
 	}
 	if res.StorageError != nil {
 		log.Warn("storage detection failed: data streams store _source as sent (portable storage)", "error", res.StorageError)

@@ -131,6 +131,11 @@ func setupIndexManagement(ctx context.Context, w io.Writer, es mapping.Performer
 		fmt.Fprintln(w, "  ILM: not available on this cluster (no x-pack-ilm module): lifecycle policy skipped; delete old backing indices yourself or add a lifecycle later")
 	}
 	fmt.Fprintf(w, "  storage: %s\n", storageLine(res))
+	if len(res.Native) > 0 {
+		fmt.Fprintf(w, "  field types: ECS-native %s\n", strings.Join(mapping.NativeNames(res.Native), ", "))
+	} else {
+		fmt.Fprintln(w, "  field types: portable (text, keyword): the cluster lacks match_only_text, wildcard and constant_keyword")
+	}
 	for _, x := range res.Installed {
 		fmt.Fprintf(w, "  installed %s\n", x)
 	}
