@@ -194,6 +194,38 @@ func (NopObserver) Indexed(int)               {}
 func (NopObserver) Retried(int, string)       {}
 func (NopObserver) DeadLettered([]DeadLetter) {}
 
+// StartError is a failed start-up check of a service (the adapters'
+// Kafka and Elasticsearch checks). Its message says what is wrong and what
+// to do. Permanent: retrying will not help (a wrong address, scheme,
+// certificate, credential, topic or privilege). Refused: the service
+// answered and refused (credentials, privileges, a missing topic);
+// otherwise it could not be reached as configured.
+type StartError struct {
+	Permanent bool
+	Refused   bool
+	Msg       string
+	Err       error
+}
+
+func (e *StartError) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// TemporaryStart reports whether a start-up error may pass by retrying:
+// any error but a permanent StartError.
+func TemporaryStart(err error) bool {
+	var se *StartError
+	if errors.As(err, &se) {
+		return !se.Permanent
+	}
+	return true
+}
+
 // DeadLetter is a document that can never be indexed, with the reason.
 type DeadLetter struct {
 	Doc    Doc

@@ -155,6 +155,9 @@ xpack.security.authc.realms.pki.pki1.certificate_authorities: [certs/ca.pem]
 # The PKI realm (authentication by client certificate) needs a Platinum
 # license: a new test cluster starts with a 30-day trial one.
 xpack.license.self_generated.type: trial
+# roles.yml and users are re-read within a second of a change (tests edit
+# a role while eximship runs); the default is 5s.
+resource.reload.interval.high: 1s
 EOF
 	# Users: created with Elasticsearch's own tool, once (the users file
 	# stays with the node's config).

@@ -124,10 +124,7 @@ func TestAPIKeyStandInIntegration(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 100 {
-		lines = lines[:100]
-	}
+	lines := seedLines(t, 100)
 	for _, tc := range []struct{ name, es string }{
 		{"api-key-env", "  api_key: \"${EXIMSHIP_TEST_API_KEY}\"\n  install_templates: false\n"},
 		{"api-key-file", fmt.Sprintf("  api_key_file: %q\n  install_templates: false\n", keyFile)},

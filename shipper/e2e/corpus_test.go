@@ -183,6 +183,14 @@ func base62Encode(v int64, width int) []byte {
 }
 
 // readLines reads a file's lines (without their newlines).
+// seedLines returns the first n lines of the seed log (all of them when
+// it has fewer).
+func seedLines(t testing.TB, n int) [][]byte {
+	t.Helper()
+	lines := readLines(t, seedLog(t))
+	return lines[:min(n, len(lines))]
+}
+
 func readLines(t testing.TB, path string) [][]byte {
 	t.Helper()
 	f, err := os.Open(path)

@@ -119,23 +119,6 @@ func readmeMemoryBound(m int64, n int) int64 {
 func largeTopic(t *testing.T, brokers []string) string {
 	t.Helper()
 	topic := stacktest.UniqueName("eximship-large-")
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 1,
-		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-	})
+	stacktest.CreateTopic(t, brokers, topic, partitions, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)})
 	return topic
 }

@@ -19,11 +19,49 @@ import (
 // privateNode is an Elasticsearch node of its own (scripts/stack es-up with
 // a separate state directory and ports) that a test may stop and start.
 type privateNode struct {
+	bg  background // the first es-up
+	out bytes.Buffer
+}
+
+// background runs a start-up step once, in the background, for the tests
+// to wait on.
+type background struct {
 	mu      sync.Mutex
 	started bool
-	done    chan struct{} // closed when the first es-up returned
+	done    chan struct{} // closed when the step returned
 	err     error
-	out     bytes.Buffer
+}
+
+// start runs step in the background unless it was started already.
+func (b *background) start(step func() error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return
+	}
+	b.started = true
+	b.done = make(chan struct{})
+	go func() {
+		defer close(b.done)
+		b.err = step()
+	}()
+}
+
+// wait returns the step's error once it returned.
+func (b *background) wait() error {
+	<-b.done
+	return b.err
+}
+
+// ran reports whether the step was started, and waits for it then.
+func (b *background) ran() bool {
+	b.mu.Lock()
+	started := b.started
+	b.mu.Unlock()
+	if started {
+		<-b.done
+	}
+	return started
 }
 
 var privateES privateNode
@@ -57,47 +95,40 @@ func (n *privateNode) URL() string { return "http://127.0.0.1:" + strconv.Itoa(n
 
 // stack runs scripts/stack with the private node's environment.
 func (n *privateNode) stack(args ...string) ([]byte, error) {
-	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "stack"), args...)
-	cmd.Env = append(os.Environ(),
-		"EXIMSHIP_STATE_DIR="+n.stateDir(),
+	return runStack(args, "EXIMSHIP_STATE_DIR="+n.stateDir(),
 		"EXIMSHIP_ES_PORT="+strconv.Itoa(n.port()),
-		"EXIMSHIP_ES_TRANSPORT_PORT="+strconv.Itoa(privatePort("EXIMSHIP_E2E_ES_TRANSPORT_PORT", defaultPrivateTransportPort)),
-		"EXIMSHIP_ES_HEAP=512m",
-		"EXIMSHIP_STACK_TIMEOUT=600",
-	)
+		"EXIMSHIP_ES_TRANSPORT_PORT="+strconv.Itoa(privatePort("EXIMSHIP_E2E_ES_TRANSPORT_PORT", defaultPrivateTransportPort)))
+}
+
+// runStack runs scripts/stack args for a private stack: env (its state
+// directory and ports) on top of ours, a small heap, a long health timeout.
+func runStack(args []string, env ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "stack"), args...)
+	cmd.Env = append(append(os.Environ(), "EXIMSHIP_ES_HEAP=512m", "EXIMSHIP_STACK_TIMEOUT=600"), env...)
 	cmd.Stdin = nil
 	return cmd.CombinedOutput()
 }
 
 // start launches `scripts/stack es-up` in the background.
 func (n *privateNode) start() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.started {
-		return
-	}
-	n.started = true
-	n.done = make(chan struct{})
-	go func() {
-		defer close(n.done)
+	n.bg.start(func() error {
 		t0 := time.Now()
 		out, err := n.stack("es-up")
 		n.out.Write(out)
 		if err != nil {
-			n.err = fmt.Errorf("scripts/stack es-up (private node): %v\n%s", err, out)
-			return
+			return fmt.Errorf("scripts/stack es-up (private node): %v\n%s", err, out)
 		}
 		fmt.Fprintf(os.Stderr, "e2e: private Elasticsearch up on %s after %v\n", n.URL(), time.Since(t0).Round(time.Second))
-	}()
+		return nil
+	})
 }
 
 // wait returns the node's URL once it is up, or fails t.
 func (n *privateNode) wait(t *testing.T) string {
 	t.Helper()
 	n.start()
-	<-n.done
-	if n.err != nil {
-		t.Fatal(n.err)
+	if err := n.bg.wait(); err != nil {
+		t.Fatal(err)
 	}
 	return n.URL()
 }
@@ -144,13 +175,9 @@ func (n *privateNode) up(t *testing.T) {
 
 // stop stops the node if this process started it.
 func (n *privateNode) stop() {
-	n.mu.Lock()
-	started := n.started
-	n.mu.Unlock()
-	if !started {
+	if !n.bg.ran() {
 		return
 	}
-	<-n.done
 	if out, err := n.stack("es-down"); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: scripts/stack es-down (private node): %v\n%s", err, out)
 	}

@@ -88,10 +88,7 @@ func TestWriteBlockIntegration(t *testing.T) {
 	esURL := stacktest.ElasticURL(t)
 	env := newTestEnv(t, esURL)
 	env.es.installTemplates(t)
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 400 {
-		lines = lines[:400]
-	}
+	lines := seedLines(t, 400)
 	block := func(v any) func(t *testing.T) {
 		return func(t *testing.T) {
 			for _, ix := range env.es.backingIndices(t, env.logsPattern()) {
@@ -111,10 +108,7 @@ func TestSecureRevokedPrivilegeIntegration(t *testing.T) {
 	secure.wait(t)
 	s := &secure
 	env := s.newEnv(t)
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 400 {
-		lines = lines[:400]
-	}
+	lines := seedLines(t, 400)
 	rolesFile := filepath.Join(filepath.Dir(s.env["EXIMSHIP_SECURE_DIR"]), "elasticsearch", "config", "roles.yml")
 	orig, err := os.ReadFile(rolesFile)
 	if err != nil {

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/eximship/eximship/shipper/stacktest"
 )
@@ -25,17 +22,9 @@ func TestSecureReplayIntegration(t *testing.T) {
 	secure.wait(t)
 	s := &secure
 	env := s.newEnv(t)
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 400 {
-		lines = lines[:400]
-	}
+	lines := seedLines(t, 400)
 	dlTopic := stacktest.UniqueName("eximship-secure-dlq-")
-	client := &kafka.Client{Addr: kafka.TCP(env.kafka.brokers...), Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: dlTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil || res.Errors[dlTopic] != nil {
-		t.Fatalf("create %s: %v %v", dlTopic, err, res)
-	}
+	stacktest.CreateTopic(t, env.kafka.brokers, dlTopic, 1)
 
 	env.conflictTemplate(t, true)
 

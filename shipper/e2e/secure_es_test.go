@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +24,7 @@ func TestSecureElasticsearchIntegration(t *testing.T) {
 	secure.wait(t)
 	s := &secure
 	env := s.newEnv(t)
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 200 {
-		lines = lines[:200]
-	}
+	lines := seedLines(t, 200)
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)
 	ca, otherCA := s.path("ca.pem"), s.path("other-ca.pem")
@@ -96,6 +95,9 @@ func TestSecureElasticsearchIntegration(t *testing.T) {
 			// Go sends a client certificate only when its issuer is one the
 			// node names in the handshake: this one arrives as none.
 			5, "the client certificate (elasticsearch.cert_file) was not accepted: it must be signed by a CA the node trusts"},
+		{"wrong-port",
+			fmt.Sprintf("  username: eximship-run\n  password_file: %q\n  ca_file: %q\n", s.path("es-eximship-run.password"), ca), "port",
+			4, "(connection refused): is Elasticsearch running, and is elasticsearch.addresses right?"},
 		// Kafka first: a missing dead-letter topic is reported before the
 		// wrong password is even tried.
 		{"kafka-checked-first",
@@ -107,6 +109,8 @@ func TestSecureElasticsearchIntegration(t *testing.T) {
 			switch tc.extra {
 			case "http":
 				c.esURL = strings.Replace(s.esURL(), "https://", "http://", 1)
+			case "port":
+				c.esURL = "https://127.0.0.1:" + strconv.Itoa(freePort(t))
 			case "dlt":
 				c.deadLetterTopic = "eximship-no-such-dead-letter-topic"
 			}
@@ -125,4 +129,15 @@ func TestSecureElasticsearchIntegration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freePort is a loopback port nothing listens on (it was free a moment ago).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -39,10 +39,7 @@ func TestSecureKafkaIntegration(t *testing.T) {
 	secure.wait(t)
 	s := &secure
 	env := s.newEnv(t)
-	lines := readLines(t, seedLog(t))
-	if len(lines) > 300 {
-		lines = lines[:300]
-	}
+	lines := seedLines(t, 300)
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)
 	pw := s.secret(t, "kafka.password")

@@ -10,12 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/eximship/eximship/shipper/stacktest"
 )
@@ -28,13 +25,10 @@ import (
 // (a shared lock on its state directory tells), unless it was running
 // before.
 type secureStack struct {
-	mu      sync.Mutex
-	started bool
-	done    chan struct{}
-	err     error
-	env     map[string]string
-	lock    *os.File
-	ranUp   bool // this process found it stopped and started it
+	bg    background // scripts/stack up
+	env   map[string]string
+	lock  *os.File
+	ranUp bool // this process found it stopped and started it
 }
 
 var secure secureStack
@@ -56,9 +50,7 @@ func (s *secureStack) stateDir() string {
 
 func (s *secureStack) stack(args ...string) ([]byte, error) {
 	k, c, sa, ss, sss, es, est := s.ports()
-	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "stack"), args...)
-	cmd.Env = append(os.Environ(),
-		"EXIMSHIP_STACK_SECURITY=on",
+	return runStack(args, "EXIMSHIP_STACK_SECURITY=on",
 		"EXIMSHIP_STATE_DIR="+s.stateDir(),
 		"EXIMSHIP_KAFKA_PORT="+strconv.Itoa(k),
 		"EXIMSHIP_KAFKA_CONTROLLER_PORT="+strconv.Itoa(c),
@@ -67,62 +59,43 @@ func (s *secureStack) stack(args ...string) ([]byte, error) {
 		"EXIMSHIP_KAFKA_SASL_SSL_PORT="+strconv.Itoa(sss),
 		"EXIMSHIP_ES_PORT="+strconv.Itoa(es),
 		"EXIMSHIP_ES_TRANSPORT_PORT="+strconv.Itoa(est),
-		"EXIMSHIP_ES_HEAP=512m",
-		"EXIMSHIP_KAFKA_PARTITIONS=1",
-		"EXIMSHIP_STACK_TIMEOUT=600",
-	)
-	return cmd.CombinedOutput()
+		"EXIMSHIP_KAFKA_PARTITIONS=1")
 }
 
 // start runs scripts/stack up in the background (idempotent: a running
 // secured stack is reused).
-func (s *secureStack) start() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return
+func (s *secureStack) start() { s.bg.start(s.up) }
+
+func (s *secureStack) up() error {
+	if err := os.MkdirAll(s.stateDir(), 0o755); err != nil {
+		return err
 	}
-	s.started = true
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		if err := os.MkdirAll(s.stateDir(), 0o755); err != nil {
-			s.err = err
-			return
-		}
-		// A shared lock for as long as this process may use the stack.
-		f, err := os.OpenFile(filepath.Join(s.stateDir(), ".e2e-users"), os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			s.err = err
-			return
-		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-			s.err = err
-			return
-		}
-		s.lock = f
-		marker := filepath.Join(s.stateDir(), ".started-by-e2e")
-		if _, err := s.stack("status"); err != nil {
-			s.ranUp = true
-		}
-		t0 := time.Now()
-		out, err := s.stack("up")
-		if err != nil {
-			s.err = fmt.Errorf("scripts/stack up (secured stack in %s): %v\n%s", s.stateDir(), err, out)
-			return
-		}
-		if s.ranUp {
-			_ = os.WriteFile(marker, nil, 0o644)
-		}
-		env, err := readEnvFile(filepath.Join(s.stateDir(), "stack.env"))
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.env = env
-		fmt.Fprintf(os.Stderr, "e2e: secured stack up (Kafka %s, Elasticsearch %s) after %v\n",
-			env["EXIMSHIP_KAFKA_SASL_SSL_BROKERS"], env["EXIMSHIP_ES_URL"], time.Since(t0).Round(time.Second))
-	}()
+	// A shared lock for as long as this process may use the stack.
+	f, err := os.OpenFile(filepath.Join(s.stateDir(), ".e2e-users"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		return err
+	}
+	s.lock = f
+	if _, err := s.stack("status"); err != nil {
+		s.ranUp = true
+	}
+	t0 := time.Now()
+	out, err := s.stack("up")
+	if err != nil {
+		return fmt.Errorf("scripts/stack up (secured stack in %s): %v\n%s", s.stateDir(), err, out)
+	}
+	if s.ranUp {
+		_ = os.WriteFile(filepath.Join(s.stateDir(), ".started-by-e2e"), nil, 0o644)
+	}
+	if s.env, err = readEnvFile(filepath.Join(s.stateDir(), "stack.env")); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "e2e: secured stack up (Kafka %s, Elasticsearch %s) after %v\n",
+		s.env["EXIMSHIP_KAFKA_SASL_SSL_BROKERS"], s.env["EXIMSHIP_ES_URL"], time.Since(t0).Round(time.Second))
+	return nil
 }
 
 // wait returns once the stack is up, or fails t; it skips t like the
@@ -131,23 +104,15 @@ func (s *secureStack) wait(t *testing.T) {
 	t.Helper()
 	stacktest.ElasticURL(t) // skip (or fail in CI) like the others without a stack
 	s.start()
-	<-s.done
-	if s.err != nil {
-		t.Fatal(s.err)
+	if err := s.bg.wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // stop stops the stack when this process started it (or found the marker
 // of an earlier test run) and no other test process still holds the lock.
 func (s *secureStack) stop() {
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if !started {
-		return
-	}
-	<-s.done
-	if s.lock == nil {
+	if !s.bg.ran() || s.lock == nil {
 		return
 	}
 	defer s.lock.Close()
@@ -194,23 +159,7 @@ func (s *secureStack) newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	brokers := []string{s.env["EXIMSHIP_KAFKA_BROKERS"]}
 	topic := stacktest.UniqueName("eximship-secure-")
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
-	})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("create topic %s on the secured broker: %v", topic, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-	})
+	stacktest.CreateTopic(t, brokers, topic, partitions)
 	name := stacktest.UniqueName("sec")
 	env := &testEnv{
 		t:     t,

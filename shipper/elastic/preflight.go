@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/redact"
 )
 
@@ -50,29 +51,14 @@ type Identity struct {
 	AuthType string
 }
 
-// PreflightError is a failed start-up check. Its message says what is
-// wrong and what to do. Permanent errors (wrong URL scheme, TLS trust or
-// name, refused credentials, missing privileges, not Elasticsearch,
-// nothing listening) will not pass by retrying; the others (timeouts, 429,
-// 5xx) may.
-type PreflightError struct {
-	Permanent bool
-	// Refused: Elasticsearch answered and refused (credentials, missing
-	// privileges); otherwise it could not be reached or did not answer as
-	// Elasticsearch (eximship check's exit statuses 5 and 4).
-	Refused bool
-	Msg     string
-	Err     error
-}
-
-func (e *PreflightError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *PreflightError) Unwrap() error { return e.Err }
+// PreflightError is a failed start-up check of Elasticsearch. Permanent
+// errors (wrong URL scheme, TLS trust or name, refused credentials,
+// missing privileges, not Elasticsearch, nothing listening) will not pass
+// by retrying; the others (timeouts, 429, 5xx) may. Refused ones are
+// answers (credentials, missing privileges); the others mean it could not
+// be reached or did not answer as Elasticsearch (eximship check's exit
+// statuses 5 and 4).
+type PreflightError = shipper.StartError
 
 // Performer sends one request (*elasticsearch.Client does).
 type Performer interface {
@@ -247,13 +233,7 @@ func snippetOf(b []byte) string {
 }
 
 // Temporary reports whether a start-up error may pass by retrying.
-func Temporary(err error) bool {
-	var pe *PreflightError
-	if errors.As(err, &pe) {
-		return !pe.Permanent
-	}
-	return true
-}
+func Temporary(err error) bool { return shipper.TemporaryStart(err) }
 
 // explainTransport turns an error of a request that got no HTTP answer into
 // a PreflightError saying what is likely wrong.

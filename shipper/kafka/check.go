@@ -13,29 +13,17 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/eximship/eximship/shipper"
 )
 
-// CheckError is a failed start-up check. Its message says what is wrong and
-// what to do; Permanent errors (refused credentials, TLS trust or name,
-// missing topics, nothing listening) will not pass by retrying.
-type CheckError struct {
-	Permanent bool
-	// Refused: the brokers answered and refused (SASL credentials, ACLs,
-	// missing topics); otherwise they could not be reached (eximship
-	// check's exit statuses 5 and 4).
-	Refused bool
-	Msg     string
-	Err     error
-}
-
-func (e *CheckError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *CheckError) Unwrap() error { return e.Err }
+// CheckError is a failed start-up check of the brokers. Permanent errors
+// (refused credentials, TLS trust or name, missing topics, nothing
+// listening) will not pass by retrying; Refused ones are answers of the
+// brokers (SASL credentials, ACLs, missing topics), the others mean they
+// could not be reached as configured (eximship check's exit statuses 5
+// and 4).
+type CheckError = shipper.StartError
 
 // GroupMember is a member of the consumer group seen at start.
 type GroupMember struct {
@@ -190,13 +178,7 @@ func explain(cfg Config, err error) error {
 }
 
 // Temporary reports whether a start-up error may pass by retrying.
-func Temporary(err error) bool {
-	var ce *CheckError
-	if errors.As(err, &ce) {
-		return !ce.Permanent
-	}
-	return true
-}
+func Temporary(err error) bool { return shipper.TemporaryStart(err) }
 
 // CheckTopics asks the brokers for the configured topics and fails naming
 // each one that does not exist or cannot be described: with topic

@@ -195,7 +195,7 @@ func (s *Server) runChecks(ctx context.Context) {
 		case errors.Is(err, ErrStarting):
 		case err != nil && (!was || prev[i] == nil || errors.Is(prev[i], ErrStarting)):
 			s.cfg.Logger.Warn("readiness check failed", "check", s.checks[i].Name, "error", err)
-		case err == nil && was && prev[i] != nil:
+		case err == nil && was && prev[i] != nil && !errors.Is(prev[i], ErrStarting):
 			s.cfg.Logger.Info("readiness check passes again", "check", s.checks[i].Name)
 		}
 	}

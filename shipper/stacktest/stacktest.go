@@ -142,16 +142,24 @@ func NewTopic(t testing.TB, partitions int) (brokers []string, topic string) {
 	t.Helper()
 	brokers = KafkaBrokers(t)
 	topic = UniqueName("eximship-test-")
+	CreateTopic(t, brokers, topic, partitions)
+	return brokers, topic
+}
+
+// CreateTopic creates topic with the given partitions and topic configs
+// (replication 1) on brokers, failing t, and deletes it when t ends.
+func CreateTopic(t testing.TB, brokers []string, topic string, partitions int, configs ...kafka.ConfigEntry) {
+	t.Helper()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}},
 	})
-	if err != nil {
-		t.Fatalf("create topic %s on %v: %v", topic, brokers, err)
+	if err == nil {
+		err = res.Errors[topic]
 	}
-	if err := res.Errors[topic]; err != nil {
+	if err != nil {
 		t.Fatalf("create topic %s on %v: %v", topic, brokers, err)
 	}
 	t.Cleanup(func() {
@@ -165,7 +173,6 @@ func NewTopic(t testing.TB, partitions int) (brokers []string, topic string) {
 			t.Logf("delete topic %s: %v", topic, err)
 		}
 	})
-	return brokers, topic
 }
 
 // ESJSON sends one JSON request to Elasticsearch (url is the node's URL
