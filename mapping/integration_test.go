@@ -72,26 +72,11 @@ func TestInstallIntegration(t *testing.T) {
 // Elasticsearch must accept every one, and no field may be ignored as
 // malformed (ignore_malformed would otherwise hide a wrong type).
 func TestFixturesIndexIntegration(t *testing.T) {
-	url := stacktest.ElasticURL(t)
-	s, err := elastic.New(elastic.Config{Addresses: []string{url}, Timeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	ctx := context.Background()
-	if _, err := mapping.Install(ctx, s.Client(), mapping.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	url, s, _ := installedSink(t)
 	ns := strings.ReplaceAll(stacktest.UniqueName("fx"), "-", "")
 	all, sources := fixtureDocs(t, ns)
-	// Every fixture document, and a quarter of the corpus (partition 1):
-	// TestEveryEmittedFieldIsMapped checks all of it offline.
-	docs := all[:0:0]
-	for _, d := range all {
-		if d.Pos.Partition == 0 || d.Pos.Offset%4 == 0 {
-			docs = append(docs, d)
-		}
-	}
+	// TestEveryEmittedFieldIsMapped checks all of the corpus offline.
+	docs := quarterOfCorpus(all)
 	t.Logf("%d documents %v into logs-exim.*-%s", len(docs), sources, ns)
 	writeDocs(t, s, docs)
 	streams := map[string]int{}
@@ -140,4 +125,34 @@ func writeDocs(t *testing.T, s *elastic.Sink, docs []shipper.Doc) {
 			t.Fatalf("batch at %d: %v", i, err)
 		}
 	}
+}
+
+// installedSink installs the templates on the test node (as run does) and
+// returns its URL, a sink writing to it (closed when the test ends) and
+// what Install did.
+func installedSink(t *testing.T) (string, *elastic.Sink, mapping.Result) {
+	t.Helper()
+	url := stacktest.ElasticURL(t)
+	s, err := elastic.New(elastic.Config{Addresses: []string{url}, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	res, err := mapping.Install(context.Background(), s.Client(), mapping.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, s, res
+}
+
+// quarterOfCorpus keeps every fixture document and a quarter of the
+// corpus's (partition 1).
+func quarterOfCorpus(all []shipper.Doc) []shipper.Doc {
+	var docs []shipper.Doc
+	for _, d := range all {
+		if d.Pos.Partition == 0 || d.Pos.Offset%4 == 0 {
+			docs = append(docs, d)
+		}
+	}
+	return docs
 }

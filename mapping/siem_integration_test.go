@@ -15,7 +15,6 @@ import (
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
-	"github.com/eximship/eximship/shipper/elastic"
 	"github.com/eximship/eximship/shipper/process"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
@@ -31,26 +30,12 @@ import (
 // rejections Exim logged: the reject-log entries per client address, read
 // from the raw capture files.
 func TestSIEMQueriesIntegration(t *testing.T) {
-	url := stacktest.ElasticURL(t)
-	s, err := elastic.New(elastic.Config{Addresses: []string{url}, Timeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	url, s, res := installedSink(t)
 	ctx := context.Background()
-	res, err := mapping.Install(ctx, s.Client(), mapping.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("native types used on this node: %v (modules lacking: %v)", mapping.NativeNames(res.Native), res.Features.Missing)
 	ns := strings.ReplaceAll(stacktest.UniqueName("siem"), "-", "")
 	all, _ := fixtureDocsHost(t, ns, "mx.example.org")
-	var docs []shipper.Doc
-	for _, d := range all {
-		if d.Pos.Partition == 0 || d.Pos.Offset%4 == 0 {
-			docs = append(docs, d)
-		}
-	}
+	docs := quarterOfCorpus(all)
 	writeDocs(t, s, docs)
 	// ECS fields eximship does not write but a pipeline after it may
 	// (tags, labels.*, observer.*): dynamic:false would leave them
