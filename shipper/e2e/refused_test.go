@@ -105,9 +105,7 @@ func TestWriteBlockIntegration(t *testing.T) {
 // and alarmed, not dead-lettered; when the privilege is back, everything
 // is indexed once.
 func TestSecureRevokedPrivilegeIntegration(t *testing.T) {
-	secure.wait(t)
-	s := &secure
-	env := s.newEnv(t)
+	s, env := secureEnv(t)
 	lines := seedLines(t, 400)
 	rolesFile := filepath.Join(filepath.Dir(s.env["EXIMSHIP_SECURE_DIR"]), "elasticsearch", "config", "roles.yml")
 	orig, err := os.ReadFile(rolesFile)

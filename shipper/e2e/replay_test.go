@@ -19,9 +19,7 @@ import (
 // once. The replay user has the eximship_replay role only; the run user,
 // who may not read the dead letters, is refused at once (exit 5).
 func TestSecureReplayIntegration(t *testing.T) {
-	secure.wait(t)
-	s := &secure
-	env := s.newEnv(t)
+	s, env := secureEnv(t)
 	lines := seedLines(t, 400)
 	dlTopic := stacktest.UniqueName("eximship-secure-dlq-")
 	stacktest.CreateTopic(t, env.kafka.brokers, dlTopic, 1)

@@ -21,9 +21,7 @@ import (
 // key to change; Kafka is checked before Elasticsearch; no output holds a
 // password.
 func TestSecureElasticsearchIntegration(t *testing.T) {
-	secure.wait(t)
-	s := &secure
-	env := s.newEnv(t)
+	s, env := secureEnv(t)
 	lines := seedLines(t, 200)
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)

@@ -36,9 +36,7 @@ func esRunUser(s *secureStack) string {
 // at once with a message naming the cause and the key to change; no
 // output ever holds a password.
 func TestSecureKafkaIntegration(t *testing.T) {
-	secure.wait(t)
-	s := &secure
-	env := s.newEnv(t)
+	s, env := secureEnv(t)
 	lines := seedLines(t, 300)
 	env.kafka.produceLines(t, lines, 1)
 	end := env.kafka.endOffsets(t)

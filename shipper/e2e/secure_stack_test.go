@@ -152,6 +152,14 @@ func (s *secureStack) admin(t testing.TB) *esNode {
 	return newSecureESNode(t, s.esURL(), s.path("ca.pem"), "eximship-admin", s.secret(t, "es-eximship-admin.password"))
 }
 
+// secureEnv waits for the secured stack and returns it with a new testEnv
+// on it.
+func secureEnv(t *testing.T) (*secureStack, *testEnv) {
+	t.Helper()
+	secure.wait(t)
+	return &secure, secure.newEnv(t)
+}
+
 // newEnv is a testEnv on the secured stack: a topic on its broker
 // (created over the PLAINTEXT listener), the node's admin for the checks,
 // and eximship's templates installed.
