@@ -128,7 +128,7 @@ func TestWriteBatchIntegration(t *testing.T) {
 			t.Errorf("backing index %s: not a data stream", idx)
 		}
 		got := fmt.Sprint(v)
-		for _, want := range []string{"ip:map[type:ip]", "port:map[type:long]", "original:map[doc_values:false index:false type:keyword]", "address:map[ignore_above:1024 type:keyword]"} {
+		for _, want := range []string{"ip:map[type:ip]", "port:map[index:false type:long]", "original:map[doc_values:false index:false type:keyword]", "address:map[ignore_above:1024 type:keyword]"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("mapping lacks %q: %s", want, got)
 			}
