@@ -311,22 +311,18 @@ func checkElasticsearch(ctx context.Context, r *checkReport, cfg *fileConfig, ti
 		addr = ec.Addresses[0]
 	}
 	id, warnings, err := elastic.Preflight(ctx, client, addr, runPrivileges(cfg))
-	if err != nil {
-		var pe *elastic.PreflightError
-		exit := exitUnreachable
-		check := "connect"
-		if errors.As(err, &pe) && pe.Refused {
-			exit = exitRefused
-			check = "auth"
-			if id.Username != "" || strings.Contains(pe.Msg, " lacks ") {
-				r.ok(svc, "connect", "%s answered as Elasticsearch", redact.URL(addr))
-				r.ok(svc, "auth", "%s", identity(id))
-				check = "privileges"
-			}
+	var pe *elastic.PreflightError
+	lacking := err != nil && errors.As(err, &pe) && pe.Refused && id.Username != ""
+	if err != nil && !lacking {
+		exit, check := exitUnreachable, "connect"
+		if pe != nil && pe.Refused {
+			exit, check = exitRefused, "auth"
 		}
 		r.fail(exit, svc, check, "%v", err)
 		return
 	}
+	// authenticated: the features and templates are checked even when
+	// privileges lack, so that every problem shows at once
 	f, ferr := mapping.Detect(ctx, client)
 	if ferr != nil {
 		r.ok(svc, "connect", "%s answered as Elasticsearch", redact.URL(addr))
@@ -334,21 +330,36 @@ func checkElasticsearch(ctx context.Context, r *checkReport, cfg *fileConfig, ti
 		r.ok(svc, "connect", "%s answered: Elasticsearch %s", redact.URL(addr), f.Version)
 	}
 	r.ok(svc, "auth", "%s", identity(id))
-	if id.Security {
-		r.ok(svc, "privileges", "create_doc on %s; cluster %s", strings.Join(runPrivileges(cfg).Indices[0].Names, ", "), strings.Join(runPrivileges(cfg).Cluster, ", "))
-	} else {
+	switch {
+	case lacking:
+		r.fail(exitRefused, svc, "privileges", "%v", err)
+	case id.Security:
+		need := runPrivileges(cfg)
+		cluster := "no cluster privilege needed (install_templates: false)"
+		if len(need.Cluster) > 0 {
+			cluster = "cluster " + strings.Join(need.Cluster, ", ")
+		}
+		r.ok(svc, "privileges", "create_doc on %s; %s", strings.Join(need.Indices[0].Names, ", "), cluster)
+	default:
 		r.ok(svc, "privileges", "not checked: security is off on this cluster, every request is allowed")
 	}
 	for _, w := range warnings {
 		r.warn(svc, "privileges", "%s", w)
 	}
-	if ferr != nil {
-		r.warn(svc, "features", "cannot read the nodes' modules (%v): ILM and the optional field types are not detected; run then uses none of them", ferr)
-		return
+	switch {
+	case ferr != nil && !strings.Contains(ferr.Error(), "answered 403"):
+		r.warn(svc, "features", "cannot read the nodes' modules: %v", ferr)
+	case ferr != nil:
+		// run's role needs no monitor privilege: setup detects the features
+		r.ok(svc, "features", "not read by this user (GET _nodes/plugins needs the monitor privilege, which run does not): eximship setup detects them when it installs the templates")
+	default:
+		r.ok(svc, "features", "%s", describeFeatures(f))
 	}
-	r.ok(svc, "features", "%s", describeFeatures(f))
 	missing, err := mapping.Missing(ctx, client, f)
 	switch {
+	case err != nil && strings.Contains(err.Error(), "answered 403") && !cfg.installTemplates():
+		// the least-privilege run role may not read templates either
+		r.ok(svc, "templates", "not readable by this user (GET _index_template needs monitor or manage_index_templates); with install_templates: false, run relies on 'eximship setup --index-management' having installed them")
 	case err != nil:
 		r.warn(svc, "templates", "cannot read the index templates: %v", err)
 	case len(missing) == 0:

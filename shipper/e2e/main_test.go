@@ -60,6 +60,7 @@ func TestMain(m *testing.M) {
 var secureTests = []string{
 	"TestSecureKafkaIntegration", "TestSecureElasticsearchIntegration",
 	"TestSecureRolesIntegration", "TestSecureRevokedPrivilegeIntegration", "TestSecureReplayIntegration",
+	"TestSecureCheckIntegration",
 }
 
 // stackUp reports whether scripts/stack's environment file or variables
