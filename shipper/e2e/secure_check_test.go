@@ -86,7 +86,9 @@ func TestSecureCheckIntegration(t *testing.T) {
 			{"ok", "elasticsearch templates", "installed and current"},
 			{"FAILED", "elasticsearch privileges", "lacks index privilege create_doc on logs-exim.main-" + ns},
 		}},
-		{"user without write privileges", with(func(o *opts) { o.esUser, o.esPWFile = "eximship-readonly", secure.path("es-eximship-readonly.password") }), 5, [][3]string{
+		{"user without write privileges", with(func(o *opts) {
+			o.esUser, o.esPWFile = "eximship-readonly", secure.path("es-eximship-readonly.password")
+		}), 5, [][3]string{
 			{"ok", "elasticsearch auth", "authenticated as eximship-readonly"},
 			{"FAILED", "elasticsearch privileges", "lacks index privilege create_doc on logs-exim.main-" + ns},
 		}},
