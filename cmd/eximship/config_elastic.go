@@ -42,15 +42,9 @@ type deadSection struct {
 // Check holds the elasticsearch rules spanning keys.
 func (e *elasticSection) Check(c *yamlconf.Check) {
 	checkCredentials(c, e.Addresses, credentials{
-		username: e.Username, password: e.Password != "" || e.PasswordFile != "",
-		apiKey: e.APIKey != "" || e.APIKeyFile != "", insecure: e.InsecureSkipVerify,
+		username: e.Username, password: e.Password, passwordFile: e.PasswordFile,
+		apiKey: e.APIKey, apiKeyFile: e.APIKeyFile, insecure: e.InsecureSkipVerify,
 	})
-	if e.Password != "" && e.PasswordFile != "" {
-		c.Problem("password", "give the password one way only: password or password_file")
-	}
-	if e.APIKey != "" && e.APIKeyFile != "" {
-		c.Problem("api_key", "give the API key one way only: api_key or api_key_file")
-	}
 	if (e.CertFile == "") != (e.KeyFile == "") {
 		c.Problem("cert_file", "cert_file and key_file go together (the client certificate and its key)")
 	}
@@ -63,24 +57,34 @@ func (e *elasticSection) Check(c *yamlconf.Check) {
 }
 
 // credentials are the authentication settings of an HTTP service
-// (Elasticsearch, Kibana), for the warnings they share.
+// (Elasticsearch, Kibana), for the rules and warnings they share.
 type credentials struct {
 	username         string
-	password, apiKey bool
+	password, apiKey yamlconf.Secret
+	passwordFile     string
+	apiKeyFile       string
 	insecure         bool
 }
 
 func checkCredentials(c *yamlconf.Check, urls []string, cr credentials) {
-	if cr.apiKey && cr.username != "" {
+	hasPassword := cr.password != "" || cr.passwordFile != ""
+	hasAPIKey := cr.apiKey != "" || cr.apiKeyFile != ""
+	if cr.password != "" && cr.passwordFile != "" {
+		c.Problem("password", "give the password one way only: password or password_file")
+	}
+	if cr.apiKey != "" && cr.apiKeyFile != "" {
+		c.Problem("api_key", "give the API key one way only: api_key or api_key_file")
+	}
+	if hasAPIKey && cr.username != "" {
 		c.Warn("api_key", "both api_key and username are set: the API key is used and username/password are ignored; remove one")
 	}
-	if cr.password && cr.username == "" && !cr.apiKey {
+	if hasPassword && cr.username == "" && !hasAPIKey {
 		c.Problem("username", "missing: a password is given but no username")
 	}
 	if cr.insecure {
 		c.Warn("insecure_skip_verify", "the server certificate is not verified: anyone on the path can read the credentials and the logs; set ca_file instead")
 	}
-	if cr.password || cr.apiKey {
+	if hasPassword || hasAPIKey {
 		for _, u := range urls {
 			if strings.HasPrefix(strings.ToLower(u), "http://") {
 				c.Warn("", "credentials are sent over http:// (%s), in clear text: use https://", redact.URL(u))

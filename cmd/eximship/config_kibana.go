@@ -23,15 +23,9 @@ func (k *kibanaSection) Check(c *yamlconf.Check) {
 		c.Problem("url", "missing: the Kibana URL, e.g. url: https://kibana:5601")
 	}
 	checkCredentials(c, []string{k.URL}, credentials{
-		username: k.Username, password: k.Password != "" || k.PasswordFile != "",
-		apiKey: k.APIKey != "" || k.APIKeyFile != "",
+		username: k.Username, password: k.Password, passwordFile: k.PasswordFile,
+		apiKey: k.APIKey, apiKeyFile: k.APIKeyFile,
 	})
-	if k.Password != "" && k.PasswordFile != "" {
-		c.Problem("password", "give the password one way only: password or password_file")
-	}
-	if k.APIKey != "" && k.APIKeyFile != "" {
-		c.Problem("api_key", "give the API key one way only: api_key or api_key_file")
-	}
 }
 
 // kibanaConfig builds the kibana.Config (without a Logger).
