@@ -199,6 +199,9 @@ type Record struct {
 	Enrichment Enrichment
 	// Session is the SMTP session, set after Parse by shipper/session.
 	Session Session
+	// Cover, when set, records what AppendJSON writes of the entry text
+	// as it is (see Coverage); Reset clears it.
+	Cover *Coverage
 
 	scratch       []byte
 	scratch2      []byte

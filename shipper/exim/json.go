@@ -20,6 +20,7 @@ type enc struct {
 	pending int // objects requested but not yet written
 	names   [8]string
 	first   [10]bool
+	cov     *Coverage // Record.Cover: what is written as it is
 }
 
 func (e *enc) flush() {
@@ -73,7 +74,16 @@ func (e *enc) str(k string, v []byte) {
 
 func (e *enc) strAlways(k string, v []byte) {
 	e.key(k)
+	e.bytes(v)
+}
+
+// bytes appends v as a JSON string, noting it in the coverage.
+func (e *enc) bytes(v []byte) {
+	start := len(e.b)
 	e.b = AppendJSONBytes(e.b, v)
+	if e.cov != nil {
+		e.cov.wrote(v, len(e.b)-start-2)
+	}
 }
 
 func (e *enc) strs(k string, v string) {
@@ -87,6 +97,9 @@ func (e *enc) strs(k string, v string) {
 func (e *enc) int(k string, v int64) {
 	e.key(k)
 	e.b = strconv.AppendInt(e.b, v, 10)
+	if e.cov != nil {
+		e.cov.num(v)
+	}
 }
 
 func (e *enc) float(k string, v float64) {
@@ -95,6 +108,9 @@ func (e *enc) float(k string, v float64) {
 	}
 	e.key(k)
 	e.b = strconv.AppendFloat(e.b, v, 'f', -1, 64)
+	if e.cov != nil {
+		e.cov.float(v)
+	}
 }
 
 func (e *enc) boolean(k string, v bool) {
@@ -249,6 +265,16 @@ func (e *enc) text(k string, v []byte, scratch *[]byte) {
 
 func (e *enc) textAlways(k string, v []byte, scratch *[]byte) {
 	e.key(k)
+	e.textValue(v, scratch)
+}
+
+// textValue appends an escaped Exim value decoded; a value without
+// escapes is noted in the coverage.
+func (e *enc) textValue(v []byte, scratch *[]byte) {
+	if bytes.IndexByte(v, '\\') < 0 {
+		e.bytes(v)
+		return
+	}
 	e.b = appendText(e.b, v, scratch)
 }
 
@@ -265,7 +291,7 @@ func appendText(dst, v []byte, scratch *[]byte) []byte {
 // AppendJSON appends r as one ECS JSON document (no trailing newline).
 // Field names are documented in docs/PARSER.md.
 func (r *Record) AppendJSON(dst []byte) []byte {
-	e := enc{b: dst}
+	e := enc{b: dst, cov: r.Cover}
 	e.first[0] = true
 	e.b = append(e.b, '{')
 	c := r.cache
@@ -319,7 +345,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if len(r.Reason) > 0 {
 		e.key(`"reason":`)
 		reason.start = len(e.b)
-		e.b = appendText(e.b, r.Reason, &r.scratch)
+		e.textValue(r.Reason, &r.scratch)
 		reason.end = len(e.b)
 	}
 	if !r.Meta.Created.IsZero() {
@@ -417,7 +443,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 					if n > 0 {
 						e.b = append(e.b, ',')
 					}
-					e.b = AppendJSONBytes(e.b, ip)
+					e.bytes(ip)
 					n++
 				}
 			}
@@ -432,7 +458,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 					if k > 0 {
 						e.b = append(e.b, ',')
 					}
-					e.b = AppendJSONBytes(e.b, h)
+					e.bytes(h)
 					k++
 				}
 			}
@@ -441,9 +467,11 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		if users[0] != nil {
 			// ECS: "all the user names or other user identifiers seen"
 			e.key(`"user":`)
-			e.b = AppendJSONBytes(append(e.b, '['), users[0])
+			e.b = append(e.b, '[')
+			e.bytes(users[0])
 			if users[1] != nil {
-				e.b = AppendJSONBytes(append(e.b, ','), users[1])
+				e.b = append(e.b, ',')
+				e.bytes(users[1])
 			}
 			e.b = append(e.b, ']')
 		}
@@ -456,9 +484,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		e.key(`"from":`)
 		e.b = append(e.b, `{"address":[`...)
 		if len(r.Sender) > 0 {
-			e.b = AppendJSONBytes(e.b, r.Sender)
+			e.bytes(r.Sender)
 		} else {
-			e.b = AppendJSONBytes(e.b, r.EnvelopeFrom)
+			e.bytes(r.EnvelopeFrom)
 		}
 		e.b = append(e.b, ']', '}')
 	}
@@ -470,10 +498,10 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		// <...> when Exim shows one (the delivered form, a local part, a
 		// pipe or a file, is exim.rcpt.address)
 		if len(r.Parent) > 0 {
-			e.b = AppendJSONBytes(e.b, r.Parent)
+			e.bytes(r.Parent)
 			n++
 		} else if len(r.Recipient) > 0 {
-			e.b = AppendJSONBytes(e.b, r.Recipient)
+			e.bytes(r.Recipient)
 			n++
 		}
 		list := r.Recipients
@@ -500,7 +528,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 			if n > 0 {
 				e.b = append(e.b, ',')
 			}
-			e.b = AppendJSONBytes(e.b, bytes.TrimSuffix(a, []byte(",")))
+			e.bytes(bytes.TrimSuffix(a, []byte(",")))
 			n++
 		}
 		e.b = append(e.b, ']', '}')
@@ -935,7 +963,7 @@ func (r *Record) appendExim(e *enc, info *actionInfo, remote string, badHostIP, 
 	if len(r.ReturnPath) > 0 {
 		// P=<> is the null return path: written as ""
 		e.key(`"return_path":`)
-		e.b = AppendJSONBytes(e.b, stripAngle(r.ReturnPath))
+		e.bytes(stripAngle(r.ReturnPath))
 	}
 	if r.Has(FlagHasSize) {
 		e.int(`"size":`, r.Size)
@@ -1148,7 +1176,7 @@ func appendAddrs(e *enc, k string, v []byte) {
 		if n > 0 {
 			e.b = append(e.b, ',')
 		}
-		e.b = AppendJSONBytes(e.b, a)
+		e.bytes(a)
 		a = l.next()
 	}
 	e.b = append(e.b, ']')

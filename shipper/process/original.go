@@ -5,6 +5,8 @@ package process
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/eximship/eximship/shipper/exim"
 )
 
 // When Config.KeepOriginal is false, a document keeps event.original only
@@ -24,16 +26,59 @@ import (
 // wording is the set of words that are Exim's wording rather than values:
 // what the parser matches (parserWording, generated from its sources) and
 // the fixed text of lines it recognises by their start.
-var wording = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(parserWording)+len(fixedWording))
-	for _, w := range parserWording {
-		m[w] = struct{}{}
+var wording = newWordSet(parserWording, fixedWording)
+
+// wordSet is a set of words looked up by a []byte without a string (open
+// addressing, FNV-1a: cheaper per word than a map for these short words).
+type wordSet struct {
+	slots []string
+	mask  uint32
+}
+
+func newWordSet(lists ...[]string) *wordSet {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
 	}
-	for _, w := range fixedWording {
-		m[w] = struct{}{}
+	size := 16
+	for size < 4*n {
+		size *= 2
 	}
-	return m
-}()
+	s := &wordSet{slots: make([]string, size), mask: uint32(size - 1)}
+	for _, l := range lists {
+		for _, w := range l {
+			if w == "" || s.has([]byte(w)) {
+				continue
+			}
+			i := hashWord([]byte(w)) & s.mask
+			for s.slots[i] != "" {
+				i = (i + 1) & s.mask
+			}
+			s.slots[i] = w
+		}
+	}
+	return s
+}
+
+func hashWord(w []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range w {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
+}
+
+func (s *wordSet) has(w []byte) bool {
+	for i := hashWord(w) & s.mask; ; i = (i + 1) & s.mask {
+		x := s.slots[i]
+		if x == "" {
+			return false
+		}
+		if x == string(w) {
+			return true
+		}
+	}
+}
 
 // fixedWording: the rest of the fixed text of lines the parser recognises
 // by their first words (Exim 4.9x, src/*.c log_write calls).
@@ -44,13 +89,14 @@ var fixedWording = []string{
 
 // separator reports the bytes that separate words (the same as
 // internal/vocabgen.Separator).
-func separator(c byte) bool {
-	switch c {
-	case ' ', '\t', '\n', '\r', '[', ']', '<', '>', '(', ')', '"', ',', ';', '=', ':', '*':
-		return true
+func separator(c byte) bool { return separators[c] }
+
+var separators = func() (t [256]bool) {
+	for _, c := range []byte(" \t\n\r[]<>()\",;=:*") {
+		t[c] = true
 	}
-	return false
-}
+	return t
+}()
 
 // Holds reports whether the document body (JSON) holds every word of the
 // Exim entry text: each word (split at spaces, brackets, quotes and
@@ -63,42 +109,115 @@ func separator(c byte) bool {
 // original.
 //
 // A word can occur by chance in another value or in a field name: the
-// check is deliberately simple (it costs about a microsecond per line),
-// and the process tests check on the real-Exim captures and the public
-// corpus that every document it lets go without event.original holds
-// every word of its line among its values.
+// check is deliberately simple, and the process tests check on the
+// real-Exim captures and the public corpus that every document it lets go
+// without event.original holds every word of its line among its values.
+// EncodeEntry runs it with the encoder's Coverage (holds), which answers
+// the same for about a fifth of the cost (docs/PERFORMANCE.md).
 func Holds(text, body []byte, ownTime bool) bool {
-	s := text
+	return holds(text, body, ownTime, nil)
+}
+
+// holds is Holds, asking cov (what the encoder wrote of text as it is,
+// when not nil) before searching body: a word the encoder copied into a
+// string value, or an integer or Exim time it wrote as a number, is in
+// body, so the answer is Holds's, found without the search for most
+// words.
+func holds(text, body []byte, ownTime bool, cov *exim.Coverage) bool {
+	off := 0
 	if ownTime {
-		s = skipTimestamp(s)
+		off = len(text) - len(skipTimestamp(text))
 	}
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && separator(s[i]) {
+	if cov != nil {
+		return holdsGaps(text, body, off, cov)
+	}
+	for i := off; i < len(text); {
+		for i < len(text) && separator(text[i]) {
 			i++
 		}
-		s = s[i:]
-		j := 0
-		for j < len(s) && !separator(s[j]) {
+		j := i
+		for j < len(text) && !separator(text[j]) {
 			j++
 		}
-		if j == 0 {
+		if j == i {
 			break
 		}
-		w := s[:j]
-		s = s[j:]
-		if _, ok := wording[string(w)]; ok {
-			continue
+		if !wordHeld(text[i:j], body, nil) {
+			return false
 		}
-		if bytes.Contains(body, w) {
-			continue
-		}
-		if sec, ok := eximSeconds(w); ok && containsNumber(body, sec) {
-			continue
-		}
-		return false
+		i = j
 	}
 	return true
+}
+
+// holdsGaps looks only at the words that have a byte the encoder did not
+// write as it is (cov's gaps): every other word of the text lies inside
+// a string value of body.
+func holdsGaps(text, body []byte, off int, cov *exim.Coverage) bool {
+	for p := off; p < len(text); {
+		s, e := cov.Gap(p)
+		if s >= len(text) {
+			break
+		}
+		i := s
+		for i < e {
+			if separator(text[i]) {
+				i++
+				continue
+			}
+			// the word around i, as the scan above splits it
+			ws := i
+			for ws > off && !separator(text[ws-1]) {
+				ws--
+			}
+			we := i + 1
+			for we < len(text) && !separator(text[we]) {
+				we++
+			}
+			if !wordHeld(text[ws:we], body, cov) {
+				return false
+			}
+			i = we
+		}
+		p = i
+	}
+	return true
+}
+
+// wordHeld reports whether one word is in body (see Holds), asking cov,
+// when not nil, for the numbers the encoder wrote.
+func wordHeld(w, body []byte, cov *exim.Coverage) bool {
+	if cov != nil {
+		if c := w[0]; c >= '0' && c <= '9' {
+			if v, ok := plainInt(w); ok && cov.WroteInt(v) {
+				return true
+			}
+			if sec, ok := eximSeconds(w); ok && (cov.WroteFloat(sec) || cov.WroteInt(int64(sec*1e9+0.5))) {
+				return true
+			}
+		}
+	}
+	if wording.has(w) || bytes.Contains(body, w) {
+		return true
+	}
+	sec, ok := eximSeconds(w)
+	return ok && containsNumber(body, sec)
+}
+
+// plainInt parses w as strconv.AppendInt writes an int64 of up to 18
+// digits (no sign, no leading zero).
+func plainInt(w []byte) (int64, bool) {
+	if len(w) == 0 || len(w) > 18 || w[0] == '0' && len(w) > 1 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range w {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }
 
 // containsNumber reports whether body holds sec as a JSON number in

@@ -87,6 +87,33 @@ func TestOriginalChoice(t *testing.T) {
 	}
 }
 
+// logSets returns the real-Exim captures (shipper/exim/testdata/real) and
+// the files of the public corpus when present (EXIMSHIP_CORPUS, default
+// corpusDir).
+func logSets(t *testing.T) map[string][]string {
+	sets := map[string][]string{}
+	real, _ := filepath.Glob("../exim/testdata/real/*/*log")
+	if len(real) == 0 {
+		t.Fatal("no real-Exim captures")
+	}
+	sets["real-Exim captures"] = real
+	corpus := corpusDir
+	if d := os.Getenv("EXIMSHIP_CORPUS"); d != "" {
+		corpus = d
+	}
+	if _, err := os.Stat(corpus); err == nil {
+		filepath.WalkDir(corpus, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".md") {
+				sets["public corpus"] = append(sets["public corpus"], p)
+			}
+			return err
+		})
+	} else {
+		t.Logf("public corpus not present at %s (EXIMSHIP_CORPUS): real-Exim captures only", corpus)
+	}
+	return sets
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -111,26 +138,7 @@ func TestDroppedOriginalLosesNothing(t *testing.T) {
 	for _, w := range append(parserWording, fixedWording...) {
 		words[w] = true
 	}
-	sets := map[string][]string{}
-	real, _ := filepath.Glob("../exim/testdata/real/*/*log")
-	sets["real-Exim captures"] = real
-	corpus := corpusDir
-	if d := os.Getenv("EXIMSHIP_CORPUS"); d != "" {
-		corpus = d
-	}
-	if _, err := os.Stat(corpus); err == nil {
-		filepath.WalkDir(corpus, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".md") {
-				sets["public corpus"] = append(sets["public corpus"], p)
-			}
-			return err
-		})
-	} else {
-		t.Logf("public corpus not present at %s (EXIMSHIP_CORPUS): real-Exim captures only", corpus)
-	}
-	if len(real) == 0 {
-		t.Fatal("no real-Exim captures")
-	}
+	sets := logSets(t)
 	for name, files := range sets {
 		var total, dropped, errDocs int
 		for _, f := range files {
@@ -295,5 +303,37 @@ func BenchmarkHolds(b *testing.B) {
 		if !Holds([]byte(line), body, true) {
 			b.Fatal("not held")
 		}
+	}
+}
+
+// BenchmarkHoldsReal is the check on every entry of the real-Exim
+// captures (shipper/exim/testdata/real), one entry per op.
+func BenchmarkHoldsReal(b *testing.B) {
+	files, _ := filepath.Glob("../exim/testdata/real/*/*log")
+	if len(files) == 0 {
+		b.Skip("no real-Exim captures")
+	}
+	type pair struct{ text, body []byte }
+	var ps []pair
+	p := newProc(b, Config{KeepOriginal: true})
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fr, err := frame.NewFramer(frame.Config{Location: time.UTC})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		fr.Message(raw, ref, func(e *frame.Entry) {
+			body, _ := p.AppendEntry(nil, e, ref)
+			ps = append(ps, pair{append([]byte(nil), e.Text...), body})
+		})
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		x := ps[i%len(ps)]
+		Holds(x.text, x.body, true)
 	}
 }

@@ -212,6 +212,7 @@ type Exim struct {
 	parser   *exim.Parser
 	enricher *enrich.Enricher
 	rec      exim.Record
+	cover    exim.Coverage // what the encoder wrote of the entry as it is (EncodeEntry)
 	buf      []byte
 	streams  [4]string // by frame.Dataset; [0] is the forced or default one
 	names    [4]string // "exim.<dataset>"
@@ -460,8 +461,13 @@ func (p *Exim) EncodeEntry(dst []byte, e *frame.Entry, r *exim.Record) ([]byte, 
 		r.Original = e.Original
 	}
 	start := len(dst)
+	if r.Original == nil {
+		p.cover.Reset(e.Text)
+		r.Cover = &p.cover
+	}
 	dst = r.AppendJSON(dst)
-	if r.Original == nil && !Holds(e.Text, dst[start:], r.Has(exim.FlagOwnTime)) {
+	r.Cover = nil
+	if r.Original == nil && !holds(e.Text, dst[start:], r.Has(exim.FlagOwnTime), &p.cover) {
 		r.Original = e.Original
 		dst = r.AppendJSON(dst[:start])
 	}

@@ -37,6 +37,9 @@ func Words(dir string) ([]string, error) {
 			return nil, err
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
+			if _, ok := n.(*ast.ImportSpec); ok {
+				return false // package paths are not wording
+			}
 			lit, ok := n.(*ast.BasicLit)
 			if !ok || lit.Kind != token.STRING {
 				return true
