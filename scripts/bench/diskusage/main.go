@@ -20,6 +20,8 @@
 //	NAME+orig    the same with exim.keep_original: true (event.original kept)
 //	baseline     the documents of -baseline-docs (an older `eximship parse -with-meta`)
 //	             into the templates of -baseline-templates (that version's mapping/templates)
+//	NAME~LEVER   an eximship variant with one or more storage changes tried on it
+//	             (levers.go; -levers lists them), e.g. logsdb~same,logsdb~rid16
 //
 // Loading is one bulk request at a time by default (-workers 1), documents
 // in file order, the variants taking turns chunk by chunk, so every index
@@ -65,7 +67,10 @@ type variant struct {
 	Storage string `json:"storage_asked,omitempty"`
 	Orig    bool   `json:"keep_original"`
 
+	Levers []string `json:"levers,omitempty"`
+
 	proc   *process.Exim
+	levers leverState
 	base   *bufio.Scanner // baseline documents
 	offset int64
 
@@ -127,7 +132,12 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the indices")
 	out := flag.String("out", "", "write the results as JSON to `file`")
 	flag.BoolVar(&verbose, "v", false, "log every step")
+	listLevers := flag.Bool("levers", false, "list the levers (NAME~LEVER variants) and exit")
 	flag.Parse()
+	if *listLevers {
+		fmt.Println(leverNames())
+		return
+	}
 	if *logPath == "" {
 		flag.Usage()
 		os.Exit(2)
@@ -195,9 +205,17 @@ func setup(ctx context.Context, names []string, prefix, baseDocs, baseTemplates 
 	for _, name := range names {
 		name = strings.TrimSpace(name)
 		v := &variant{Name: name}
-		base, orig := strings.CutSuffix(name, "+orig")
+		storage, lv, err := parseLevers(name)
+		if err != nil {
+			return nil, err
+		}
+		v.Levers, v.levers.firstSeen = lv, map[string]string{}
+		base, orig := strings.CutSuffix(storage, "+orig")
 		v.Orig = orig
-		tag := strings.NewReplacer("+", "", "-", "").Replace(name)
+		tag := strings.NewReplacer("+", "", "-", "", "~", "").Replace(name)
+		if len(lv) > 0 && (base == "raw" || base == "baseline") {
+			return nil, fmt.Errorf("variant %s: levers apply to eximship's variants only", name)
+		}
 		switch base {
 		case "raw":
 			v.Kind, v.Target = "raw", "bench-raw-"+prefix
@@ -243,6 +261,9 @@ func setup(ctx context.Context, names []string, prefix, baseDocs, baseTemplates 
 			scope := prefix + tag
 			res, err := mapping.Install(ctx, es, mapping.Options{Scope: scope, Storage: st, Overwrite: true})
 			if err != nil {
+				return nil, fmt.Errorf("variant %s: %w", name, err)
+			}
+			if err := applyTemplateLevers(ctx, scope, lv); err != nil {
 				return nil, fmt.Errorf("variant %s: %w", name, err)
 			}
 			if base == "auto" {
@@ -425,7 +446,14 @@ func (v *variant) encode(lines [][]byte) ([]byte, int, error) {
 		for _, d := range docs {
 			meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": d.Stream, "_id": d.ID}})
 			b = append(append(b, meta...), '\n')
-			b = append(append(b, d.Body...), '\n')
+			body := d.Body
+			if len(v.Levers) > 0 {
+				var err error
+				if body, err = applyDocLevers(&v.levers, v.Levers, body); err != nil {
+					return nil, 0, fmt.Errorf("levers: %w", err)
+				}
+			}
+			b = append(append(b, body...), '\n')
 			n++
 		}
 	}

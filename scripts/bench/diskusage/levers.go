@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eximship/eximship/mapping"
+)
+
+// A lever is one storage change measured side by side with the same
+// variant without it: STORAGE~LEVER[~LEVER...] (for example
+// logsdb~rid16~sortaction). A lever changes the documents as they are
+// sent (doc, applied to the decoded JSON of every document) and/or the
+// variant's private templates (mappings, on the "properties" of the
+// mappings component; settings, on the "index" settings of the storage
+// component). Every variant with a lever sends re-encoded JSON (keys in
+// alphabetical order, as synthetic _source returns them): compare it with
+// STORAGE~same, the same round trip without a change.
+//
+// Levers are experiments: the ones that pay move into the encoder and the
+// templates, and the benchmark's plain variants then measure them.
+type lever struct {
+	help     string
+	doc      func(st *leverState, d map[string]any)
+	mappings func(props map[string]any) error
+	settings func(index map[string]any)
+}
+
+// leverState is per variant (the documents of one variant in order).
+type leverState struct {
+	firstSeen map[string]string // session id -> the id made for it
+}
+
+var levers = map[string]lever{
+	"same": {help: "the round trip alone (the control)"},
+	"rid16": {
+		help: "exim.rejection.id: 16 hex digits (the first 16 of the 32)",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) > 16 {
+				set(d, s[:16], "exim", "rejection", "id")
+			}
+		},
+	},
+	"ridtime": {
+		help: "exim.rejection.id: 8 hex digits of the Unix second, then 8 of the hash (ids in time order)",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "rejection", "id").(string); ok {
+				set(d, unixHex(d)+s[:8], "exim", "rejection", "id")
+			}
+		},
+	},
+	"riddv": {
+		help:     "exim.rejection.id: doc values, not indexed (searched from doc values)",
+		mappings: setParams("exim.rejection.id", map[string]any{"index": false, "doc_values": true}),
+	},
+	"sid16": {
+		help: "exim.session.id: 16 hex digits (the first 16 of the 20)",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "session", "id").(string); ok && len(s) > 16 {
+				set(d, s[:16], "exim", "session", "id")
+			}
+		},
+	},
+	"sidtime": {
+		help: "exim.session.id: 8 hex digits of the Unix second of the session's first line, then 8 of the id (ids in time order)",
+		doc: func(st *leverState, d map[string]any) {
+			s, ok := get(d, "exim", "session", "id").(string)
+			if !ok {
+				return
+			}
+			id, seen := st.firstSeen[s]
+			if !seen {
+				id = unixHex(d) + s[:8]
+				st.firstSeen[s] = id
+			}
+			set(d, id, "exim", "session", "id")
+		},
+	},
+	"siddv": {
+		help:     "exim.session.id: doc values, not indexed",
+		mappings: setParams("exim.session.id", map[string]any{"index": false}),
+	},
+	"nocreated": {
+		help: "no event.created",
+		doc:  func(_ *leverState, d map[string]any) { del(d, "event", "created") },
+	},
+	"createdni": {
+		help:     "event.created: doc values, not indexed",
+		mappings: setParams("event.created", map[string]any{"index": false}),
+	},
+	"ingestsec": {
+		help: "event.ingested (and event.created) in whole seconds",
+		doc: func(_ *leverState, d map[string]any) {
+			for _, f := range []string{"ingested", "created"} {
+				if s, ok := get(d, "event", f).(string); ok {
+					if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+						set(d, t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z"), "event", f)
+					}
+				}
+			}
+		},
+	},
+	"reasonalias": {
+		help: "exim.reason not sent; mapped as an alias of event.reason (event.reason gains the .text multi-field)",
+		doc:  func(_ *leverState, d map[string]any) { del(d, "exim", "reason") },
+		mappings: func(props map[string]any) error {
+			er, err := prop(props, "event.reason")
+			if err != nil {
+				return err
+			}
+			xr, err := prop(props, "exim.reason")
+			if err != nil {
+				return err
+			}
+			er["fields"] = xr["fields"]
+			exim := props["exim"].(map[string]any)["properties"].(map[string]any)
+			exim["reason"] = map[string]any{"type": "alias", "path": "event.reason"}
+			return nil
+		},
+	},
+	"noorig": {
+		help: "no event.original at all (what parsing every remaining word would save)",
+		doc:  func(_ *leverState, d map[string]any) { del(d, "event", "original") },
+	},
+	"norms": {
+		help: "norms off on every text field and .text multi-field",
+		mappings: func(props map[string]any) error {
+			walkProps(props, func(m map[string]any) {
+				if m["type"] == "text" {
+					m["norms"] = false
+				}
+			})
+			return nil
+		},
+	},
+	"relatednodv": {
+		help:     "related.ip and related.hosts without doc values",
+		mappings: multi(setParams("related.ip", map[string]any{"doc_values": false}), setParams("related.hosts", map[string]any{"doc_values": false})),
+	},
+	"sortaction": {
+		help:     "index sort host.name, event.action, @timestamp desc",
+		settings: sortBy("host.name:asc", "event.action:asc", "@timestamp:desc"),
+	},
+	"sortactionip": {
+		help:     "index sort host.name, event.action, source.address, @timestamp desc",
+		settings: sortBy("host.name:asc", "event.action:asc", "source.address:asc", "@timestamp:desc"),
+	},
+	"sortip": {
+		help:     "index sort host.name, source.address, @timestamp desc",
+		settings: sortBy("host.name:asc", "source.address:asc", "@timestamp:desc"),
+	},
+	"logsdbstored": {
+		help: "index.mode logsdb with stored _source (what a basic licence gets when it asks for logsdb)",
+		settings: func(index map[string]any) {
+			index["mode"] = "logsdb"
+			index["mapping"] = map[string]any{"source": map[string]any{"mode": "stored"}}
+		},
+	},
+	"skeleton": {
+		help: "constant members left out (ecs.version, event.module/kind/dataset, process.name, data_stream.*, log.file.path): what the JSON's fixed part costs (not searchable as is: a measure only)",
+		doc: func(_ *leverState, d map[string]any) {
+			del(d, "ecs")
+			del(d, "data_stream")
+			del(d, "log")
+			for _, f := range []string{"module", "kind", "dataset"} {
+				del(d, "event", f)
+			}
+			del(d, "process", "name")
+		},
+	},
+}
+
+func leverNames() string {
+	var ns []string
+	for n, l := range levers {
+		ns = append(ns, "  ~"+n+": "+l.help)
+	}
+	sort.Strings(ns)
+	return strings.Join(ns, "\n")
+}
+
+// parseLevers splits "logsdb~rid16~norms" into the storage and its levers.
+func parseLevers(name string) (string, []string, error) {
+	parts := strings.Split(name, "~")
+	for _, l := range parts[1:] {
+		if _, ok := levers[l]; !ok {
+			return "", nil, fmt.Errorf("variant %s: unknown lever %q; levers:\n%s", name, l, leverNames())
+		}
+	}
+	return parts[0], parts[1:], nil
+}
+
+// applyTemplateLevers rewrites the variant's private mappings and storage
+// components.
+func applyTemplateLevers(ctx context.Context, scope string, names []string) error {
+	var maps, sets []lever
+	for _, n := range names {
+		l := levers[n]
+		if l.mappings != nil {
+			maps = append(maps, l)
+		}
+		if l.settings != nil {
+			sets = append(sets, l)
+		}
+	}
+	patch := func(component string, f func(tpl map[string]any) error) error {
+		name := component + "-" + scope
+		var got struct {
+			ComponentTemplates []struct {
+				ComponentTemplate map[string]any `json:"component_template"`
+			} `json:"component_templates"`
+		}
+		if err := call(ctx, http.MethodGet, "/_component_template/"+name, "", &got); err != nil {
+			return err
+		}
+		if len(got.ComponentTemplates) != 1 {
+			return fmt.Errorf("component template %s: %d found", name, len(got.ComponentTemplates))
+		}
+		ct := got.ComponentTemplates[0].ComponentTemplate
+		tpl, _ := ct["template"].(map[string]any)
+		if err := f(tpl); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		b, _ := json.Marshal(ct)
+		return call(ctx, http.MethodPut, "/_component_template/"+name, string(b), nil)
+	}
+	if len(maps) > 0 {
+		err := patch("eximship-logs-exim-mappings", func(tpl map[string]any) error {
+			props := tpl["mappings"].(map[string]any)["properties"].(map[string]any)
+			for _, l := range maps {
+				if err := l.mappings(props); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(sets) > 0 {
+		return patch(mapping.StorageComponent, func(tpl map[string]any) error {
+			s, _ := tpl["settings"].(map[string]any)
+			if s == nil {
+				s = map[string]any{}
+				tpl["settings"] = s
+			}
+			idx, _ := s["index"].(map[string]any)
+			if idx == nil {
+				idx = map[string]any{}
+				s["index"] = idx
+			}
+			for _, l := range sets {
+				l.settings(idx)
+			}
+			return nil
+		})
+	}
+	return nil
+}
+
+// applyDocLevers re-encodes one document with the variant's levers.
+func applyDocLevers(st *leverState, names []string, body []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var d map[string]any
+	if err := dec.Decode(&d); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if f := levers[n].doc; f != nil {
+			f(st, d)
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func get(d map[string]any, path ...string) any {
+	var v any = d
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+func set(d map[string]any, val any, path ...string) {
+	m := d
+	for _, p := range path[:len(path)-1] {
+		n, ok := m[p].(map[string]any)
+		if !ok {
+			return
+		}
+		m = n
+	}
+	m[path[len(path)-1]] = val
+}
+
+func del(d map[string]any, path ...string) {
+	m := d
+	for _, p := range path[:len(path)-1] {
+		n, ok := m[p].(map[string]any)
+		if !ok {
+			return
+		}
+		m = n
+	}
+	delete(m, path[len(path)-1])
+	if len(m) == 0 && len(path) > 1 {
+		del(d, path[:len(path)-1]...)
+	}
+}
+
+// unixHex is the document's @timestamp as 8 hex digits of Unix seconds.
+func unixHex(d map[string]any) string {
+	s, _ := d["@timestamp"].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return "00000000"
+	}
+	h := strconv.FormatInt(t.Unix(), 16)
+	return strings.Repeat("0", max(0, 8-len(h))) + h
+}
+
+// prop finds the mapping of a dotted field in properties.
+func prop(props map[string]any, field string) (map[string]any, error) {
+	parts := strings.Split(field, ".")
+	m := props
+	for i, p := range parts {
+		f, ok := m[p].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("field %s not mapped", field)
+		}
+		if i == len(parts)-1 {
+			return f, nil
+		}
+		if m, ok = f["properties"].(map[string]any); !ok {
+			return nil, fmt.Errorf("field %s not mapped", field)
+		}
+	}
+	return nil, fmt.Errorf("field %s not mapped", field)
+}
+
+func setParams(field string, params map[string]any) func(map[string]any) error {
+	return func(props map[string]any) error {
+		f, err := prop(props, field)
+		if err != nil {
+			return err
+		}
+		for k, v := range params {
+			f[k] = v
+		}
+		return nil
+	}
+}
+
+func multi(fs ...func(map[string]any) error) func(map[string]any) error {
+	return func(props map[string]any) error {
+		for _, f := range fs {
+			if err := f(props); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// walkProps calls f on every field mapping, multi-fields included.
+func walkProps(props map[string]any, f func(map[string]any)) {
+	for _, v := range props {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		if p, ok := m["properties"].(map[string]any); ok {
+			walkProps(p, f)
+			continue
+		}
+		f(m)
+		if mf, ok := m["fields"].(map[string]any); ok {
+			walkProps(mf, f)
+		}
+	}
+}
+
+func sortBy(fields ...string) func(map[string]any) {
+	return func(index map[string]any) {
+		var fs, os []string
+		for _, f := range fields {
+			n, o, _ := strings.Cut(f, ":")
+			fs, os = append(fs, n), append(os, o)
+		}
+		index["sort"] = map[string]any{"field": fs, "order": os}
+	}
+}
