@@ -33,20 +33,24 @@ func entries(data []byte) [][]byte {
 
 // observed is one record after the tracker saw it.
 type observed struct {
-	line    string
-	action  string
-	session exim.Session
+	line     string
+	action   string
+	dataset  string
+	ip       string
+	port     int
+	rejectID string // exim.rejection.id
+	session  exim.Session
 }
 
-// track parses the entries of each log in turn (dataset by name) with one
-// tracker and returns what it set.
+// track parses the entries of a main log, then of the reject logs that
+// follow it, with one tracker and returns what it set.
 func track(t testing.TB, tr *Tracker, host string, logs ...[]byte) []observed {
 	t.Helper()
 	p := exim.NewParser(exim.Options{Location: time.UTC})
 	var out []observed
 	for i, data := range logs {
 		ds := "exim.main"
-		if i > 0 && bytes.Contains(data, []byte("\nEnvelope-from: ")) {
+		if i > 0 {
 			ds = "exim.reject"
 		}
 		for _, e := range entries(data) {
@@ -58,7 +62,8 @@ func track(t testing.TB, tr *Tracker, host string, logs ...[]byte) []observed {
 			if i := bytes.IndexByte(e, '\n'); i >= 0 {
 				line = string(e[:i])
 			}
-			out = append(out, observed{line: line, action: r.Action, session: r.Session})
+			out = append(out, observed{line: line, action: r.Action, dataset: ds, ip: string(r.Host.IP), port: r.Host.Port,
+				rejectID: string(r.AppendRejectionID(nil)), session: r.Session})
 		}
 	}
 	return out

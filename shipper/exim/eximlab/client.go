@@ -51,6 +51,15 @@ func (l *Lab) Dial(ctx context.Context, src string) (*Client, error) {
 	return &Client{conn: c, r: bufio.NewReader(c), Timeout: 10 * time.Second}, nil
 }
 
+// LocalPort is the client's TCP port: the port Exim logs after the
+// client's address with log_selector +incoming_port.
+func (c *Client) LocalPort() int {
+	if a, ok := c.conn.LocalAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
 // Close closes the connection without QUIT.
 func (c *Client) Close() error { return c.conn.Close() }
 
