@@ -119,7 +119,9 @@ func (sc *SessionPlan) rset(s int) {
 	sc.acts = append(sc.acts, sessionAct{s: s, op: opRset, want: 250})
 }
 
-func (sc *SessionPlan) quit(s int) { sc.acts = append(sc.acts, sessionAct{s: s, op: opQuit, want: 221}) }
+func (sc *SessionPlan) quit(s int) {
+	sc.acts = append(sc.acts, sessionAct{s: s, op: opQuit, want: 221})
+}
 
 // dropAfterUnknown sends unknown commands until Exim drops the client.
 func (sc *SessionPlan) dropAfterUnknown(s int) {
