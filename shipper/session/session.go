@@ -225,15 +225,17 @@ func (t *Tracker) Observe(r *exim.Record) {
 		return
 	}
 	reject := r.Meta.Dataset == "exim.reject"
+	// host.name is written lower-cased (no copy when it is already)
+	name := strings.ToLower(r.Meta.HostName)
 	if reject {
 		if t.twin(r) {
 			return
 		}
-		if h := t.hosts[hostKey{name: r.Meta.HostName}]; h != nil && h.mainSeen {
+		if h := t.hosts[hostKey{name: name}]; h != nil && h.mainSeen {
 			return // the main log of this host is tracked: only twins join
 		}
 	}
-	h := t.host(hostKey{name: r.Meta.HostName, reject: reject}, r.Time)
+	h := t.host(hostKey{name: name, reject: reject}, r.Time)
 	if !reject {
 		h.mainSeen = true
 	}
@@ -515,7 +517,7 @@ func (t *Tracker) newID(h *host, r *exim.Record) string {
 	var b [8]byte
 	for n := uint64(0); ; n++ {
 		d := sha256.New()
-		d.Write([]byte(strings.ToLower(h.key.name))) // host.name is written lower-cased
+		d.Write([]byte(h.key.name))
 		if h.key.reject {
 			d.Write([]byte{0, 'r'})
 		}
