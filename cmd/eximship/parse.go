@@ -43,8 +43,10 @@ line; multi-line reject-log entries and Exim's split syslog lines are joined.
 
 The lines of one SMTP connection share exim.session.id, across all inputs
 in the order given (give the main log before its reject log, older files
-first); the line that closes a session carries its summary
-(exim.session.transactions, rcpt_rejected, mail_froms, event.duration).
+first: a reject-log entry gets its main-log twin's session when that twin
+is among the last 1,000,000 rejections read); the line that closes a
+session carries its summary (exim.session.transactions, rcpt_rejected,
+mail_froms, event.duration).
 
 Lines that name no host (plain log files) get host.name from -host, by
 default this machine's name. The documents depend on the input alone: they
@@ -191,6 +193,20 @@ func startCPUProfile(path string) (func(), error) {
 // documents.
 func parseInputs(ctx context.Context, e *env, o parseOptions, pcfg process.Config, files []string, out io.Writer) error {
 	loc := pcfg.Location
+	switch {
+	case readsRejectLog(files, pcfg.Dataset):
+		// A reject log is read after its main log: remember the main
+		// log's rejections for their twins from the start, that many
+		// (about 50 bytes each).
+		pcfg.Sessions.RejectLog = true
+		if pcfg.Sessions.MaxTwins == 0 {
+			pcfg.Sessions.MaxTwins = parseMaxTwins
+		}
+	case !onlyMainLogs(files, pcfg.Dataset):
+		// stdin, envelopes, syslog files: reject-log entries may come
+		// in between
+		pcfg.Sessions.RejectLog = true
+	}
 	proc, err := process.New(pcfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -245,6 +261,41 @@ func parseInputs(ctx context.Context, e *env, o parseOptions, pcfg process.Confi
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d inputs could not be read", failed, len(files))}
 	}
 	return nil
+}
+
+// parseMaxTwins is how many main-log rejections parse remembers for
+// their reject-log twins when a reject log is among its inputs.
+const parseMaxTwins = 1000000
+
+// onlyMainLogs reports whether every input is a main log (by its name, or
+// -dataset main): no reject-log twins can come.
+func onlyMainLogs(files []string, dataset string) bool {
+	if dataset == "main" {
+		return true
+	}
+	if dataset != "" || len(files) == 0 {
+		return false
+	}
+	for _, f := range files {
+		if f == "-" || frame.DatasetFromPath(f) != frame.DatasetMain {
+			return false
+		}
+	}
+	return true
+}
+
+// readsRejectLog reports whether one of the inputs is a reject log (by its
+// name, or -dataset reject).
+func readsRejectLog(files []string, dataset string) bool {
+	if dataset == "reject" {
+		return true
+	}
+	for _, f := range files {
+		if frame.DatasetFromPath(f) == frame.DatasetReject {
+			return true
+		}
+	}
+	return false
 }
 
 // parser runs eximship parse over its inputs.

@@ -212,6 +212,10 @@ type Record struct {
 	// mainOnly: a rejection that Exim writes to the main log only (no
 	// reject-log twin, so no exim.rejection.id).
 	mainOnly bool
+	// rid is exim.rejection.id once computed (ridSet): the session
+	// tracker and the encoder both need it.
+	rid    [rejectionIDLen]byte
+	ridSet bool
 }
 
 // Enrichment is metadata about the envelope addresses and the connecting

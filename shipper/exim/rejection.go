@@ -54,7 +54,13 @@ func (r *Record) AppendRejectionID(dst []byte) []byte {
 // trailing blanks. A main-log rejection and its reject-log twin have the
 // same first line, so they get the same id; the header dump that follows
 // in the reject log does not count.
+//
+// It is computed once per record (Parse resets it).
 func (r *Record) rejectionID(id *[rejectionIDLen]byte) {
+	if r.ridSet {
+		*id = r.rid
+		return
+	}
 	text := r.Body
 	if i := bytes.Index(text, escapedLF); i >= 0 {
 		text = text[:i]
@@ -78,6 +84,7 @@ func (r *Record) rejectionID(id *[rejectionIDLen]byte) {
 		id[2*i] = hexDigits[sum[i]>>4]
 		id[2*i+1] = hexDigits[sum[i]&0xF]
 	}
+	r.rid, r.ridSet = *id, true
 }
 
 var escapedLF = []byte("#012")

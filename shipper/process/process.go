@@ -499,7 +499,11 @@ func (p *Exim) partition(pos shipper.Position) (*session.Tracker, error) {
 	k := partKey{pos.Topic, pos.Partition}
 	ps := p.parts[k]
 	if ps == nil {
-		tr, err := session.New(p.cfg.Sessions)
+		// a topic may carry reject logs too: their twins need the
+		// main-log rejections from the start
+		sc := p.cfg.Sessions
+		sc.RejectLog = true
+		tr, err := session.New(sc)
 		if err != nil {
 			return nil, fmt.Errorf("process: session tracker of %s/%d: %w", pos.Topic, pos.Partition, err)
 		}

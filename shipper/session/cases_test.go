@@ -23,7 +23,8 @@ import (
 //
 // Directives: "@host NAME" (host.name of the lines that follow), "@main"
 // and "@reject" (their dataset), "@config key=value ..." (Config fields:
-// max_open, idle_timeout, linger, infer_gap, max_twins; first line only).
+// max_open, idle_timeout, linger, infer_gap, max_twins, reject_log; first
+// line only).
 // '#' starts a comment line.
 type caseLine struct {
 	want  string // label, "" for no session
@@ -123,6 +124,8 @@ func setConfig(t *testing.T, c *Config, k, v string) {
 		c.Linger = dur()
 	case "infer_gap":
 		c.InferGap = dur()
+	case "reject_log":
+		c.RejectLog = v == "true"
 	default:
 		t.Fatalf("unknown config key %q", k)
 	}

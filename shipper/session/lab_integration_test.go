@@ -55,7 +55,7 @@ func TestLabSessionsIntegration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tr := newTracker(t, Config{})
+				tr := newTracker(t, Config{RejectLog: true}) // the whole main log, then the reject log
 				obs := track(t, tr, "mx.example.org", mainlog, rejectlog)
 				m := checkLab(t, v, obs, truth)
 				rows[i] = fmt.Sprintf("| %s | `%s` | %d | %d | %d | %d (%.0f%%) | %.3f | %.3f | %.3f / %.3f | %d |\n", v.Name, v.LogSelector,

@@ -51,7 +51,7 @@ func TestRealEximGolden(t *testing.T) {
 		}
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
-			tr := newTracker(t, Config{})
+			tr := newTracker(t, Config{RejectLog: true}) // the whole main log, then the reject log
 			obs := track(t, tr, "mx.example.org", readFile(t, filepath.Join(dir, "mainlog")), readFile(t, filepath.Join(dir, "rejectlog")))
 			got := dump(obs)
 			golden := filepath.Join("testdata", "real", name+".txt")

@@ -22,11 +22,11 @@
 package session
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"time"
 
@@ -56,8 +56,18 @@ type Config struct {
 	InferGap time.Duration
 	// MaxTwins bounds the rejections remembered so that their reject-log
 	// twin (the same rejection written to the reject log) gets the session
-	// id of the main-log line. Default: 100000.
+	// id of the main-log line. A shipper tailing both logs delivers the
+	// twin within seconds; a reader of whole files sees the reject log
+	// after the main log and needs as many as the main log holds
+	// rejections (eximship parse sets 1000000 when a reject log is among
+	// its inputs). Default: 10000.
 	MaxTwins int
+	// RejectLog says that the input carries reject logs: main-log
+	// rejections are remembered for their twins from the start. Otherwise
+	// they are remembered from the first reject-log record the tracker
+	// sees (a stream of main logs only costs nothing; the reject-log
+	// entries that arrive first may miss their twins). Default: false.
+	RejectLog bool
 }
 
 // Defaults.
@@ -66,7 +76,7 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 	DefaultLinger      = 10 * time.Second
 	DefaultInferGap    = 2 * time.Second
-	DefaultMaxTwins    = 100000
+	DefaultMaxTwins    = 10000
 )
 
 func (c *Config) setDefaults() {
@@ -127,10 +137,21 @@ type Stats struct {
 type Tracker struct {
 	cfg   Config
 	hosts map[hostKey]*host
-	ids   map[string]*session // live sessions by id: keeps ids unique
+	ids   map[uint64]*session // live sessions by id (its first 64 bits): keeps ids unique
 	lru   list                // every live session, least recently used first
 	twins twinTable
-	stats Stats
+	// twinsOn: main-log rejections are remembered (RejectLog, or a
+	// reject-log record was seen)
+	twinsOn bool
+	stats   Stats
+	// the Config durations in nanoseconds, and the log time of the record
+	// being observed
+	idle, linger, gap, now int64
+	// scratch lists of match
+	open, closed, dead []*session
+	last               *host // the host of the previous record (most often the next one's)
+	// the previous record's host.name and its lower-case form
+	lastRaw, lastName string
 }
 
 // New returns a Tracker for c.
@@ -139,7 +160,7 @@ func New(c Config) (*Tracker, error) {
 		return nil, err
 	}
 	c.setDefaults()
-	t := &Tracker{cfg: c}
+	t := &Tracker{cfg: c, idle: int64(c.IdleTimeout), linger: int64(c.Linger), gap: int64(c.InferGap)}
 	t.Reset()
 	return t, nil
 }
@@ -147,9 +168,11 @@ func New(c Config) (*Tracker, error) {
 // Reset forgets every session, as after a restart.
 func (t *Tracker) Reset() {
 	t.hosts = map[hostKey]*host{}
-	t.ids = map[string]*session{}
+	t.last = nil
+	t.ids = map[uint64]*session{}
 	t.lru = list{}
 	t.twins = newTwinTable(t.cfg.MaxTwins)
+	t.twinsOn = t.cfg.RejectLog
 	t.stats.Open = 0
 }
 
@@ -173,10 +196,11 @@ type hostKey struct {
 
 // host is what the Tracker knows about one Exim host.
 type host struct {
-	key  hostKey
-	now  time.Time           // latest log time seen
-	ips  map[string]*ipState // sessions by client address
-	pids map[int]*session    // sessions by serving pid
+	key      hostKey
+	nameHash uint64              // of key (session ids)
+	now      int64               // latest log time seen (Unix ns)
+	ips      map[string]*ipState // sessions by client address
+	pids     map[int]*session    // sessions by serving pid
 	// connLines: the host logs connection openings (+smtp_connection).
 	connLines bool
 	// mainSeen: main-log lines of this host were seen (for reject-log
@@ -184,23 +208,43 @@ type host struct {
 	mainSeen bool
 }
 
-// ipState holds the live sessions of one client address, oldest first.
+// ipState holds the live sessions of one client address, oldest first,
+// and the latest of each client port.
 type ipState struct {
+	ip       string
 	sessions []*session
+	ports    map[int]*session
 }
+
+func (st *ipState) setPort(s *session, port int) {
+	s.port = port
+	if port == 0 {
+		return
+	}
+	if st.ports == nil {
+		st.ports = map[int]*session{}
+	}
+	st.ports[port] = s
+}
+
+// adoptScan bounds how many of an address's latest sessions a line with a
+// port looks at for one started by a line without it.
+const adoptScan = 4
 
 // session is one SMTP connection.
 type session struct {
-	id       string
-	h        *host
-	ip       string
-	port     int
-	pid      int
-	label    string // HELO name (inferred matching)
-	msgPID   string // pid part of the message ids received (inferred matching)
-	start    time.Time
-	last     time.Time
-	closedAt time.Time
+	id     string
+	idKey  uint64 // the id's first 64 bits
+	h      *host
+	st     *ipState // its client address
+	port   int
+	pid    int
+	label  uint64 // hash of the HELO name, 0 if none (inferred matching)
+	msgPID uint64 // hash of the pid part of the message ids received, 0 if none
+	// log times, Unix nanoseconds
+	start    int64
+	last     int64
+	closedAt int64
 	closed   bool
 	opened   bool  // its opening line was seen
 	complete bool  // all of its lines can have been seen (summary allowed)
@@ -210,8 +254,9 @@ type session struct {
 	rcptRejected int
 	inTx         bool
 	txSender     uint64
-	txKnown      bool // txSender is set
-	froms        []uint64
+	txKnown      bool     // txSender is set
+	froms        []uint64 // distinct senders (hashes); fromsBuf holds the first ones
+	fromsBuf     [2]uint64
 
 	prev, next *session // lru
 }
@@ -225,9 +270,15 @@ func (t *Tracker) Observe(r *exim.Record) {
 		return
 	}
 	reject := r.Meta.Dataset == "exim.reject"
-	// host.name is written lower-cased (no copy when it is already)
-	name := strings.ToLower(r.Meta.HostName)
+	// host.name is written lower-cased (no copy when it is already; the
+	// previous record's name is reused: most often the same)
+	name := t.lastName
+	if r.Meta.HostName != t.lastRaw {
+		name = strings.ToLower(r.Meta.HostName)
+		t.lastRaw, t.lastName = r.Meta.HostName, name
+	}
 	if reject {
+		t.twinsOn = true
 		if t.twin(r) {
 			return
 		}
@@ -235,7 +286,8 @@ func (t *Tracker) Observe(r *exim.Record) {
 			return // the main log of this host is tracked: only twins join
 		}
 	}
-	h := t.host(hostKey{name: name, reject: reject}, r.Time)
+	t.now = r.Time.UnixNano()
+	h := t.host(hostKey{name: name, reject: reject}, t.now)
 	if !reject {
 		h.mainSeen = true
 	}
@@ -244,14 +296,14 @@ func (t *Tracker) Observe(r *exim.Record) {
 		return
 	}
 	t.lru.touch(s)
-	if r.Time.After(s.last) {
-		s.last = r.Time
+	if t.now > s.last {
+		s.last = t.now
 	}
-	if l := label(r); len(l) > 0 && s.label != string(l) {
-		s.label = string(l)
+	if l := label(r); len(l) > 0 {
+		s.label = nonZero(fnvBytes(fnvOffset, l))
 	}
-	if p := msgPID(r.MessageID); len(p) > 0 && s.msgPID != string(p) {
-		s.msgPID = string(p)
+	if p := msgPID(r.MessageID); len(p) > 0 {
+		s.msgPID = nonZero(fnvBytes(fnvOffset, p))
 	}
 	if r.PID > 0 && s.pid == 0 && lk.kind != kindOpen && lk.kind != kindRefused {
 		t.bindPID(s, r.PID)
@@ -262,7 +314,7 @@ func (t *Tracker) Observe(r *exim.Record) {
 	if inferred {
 		t.stats.Inferred++
 	}
-	if !reject {
+	if !reject && t.twinsOn {
 		if k, ok := twinKey(r); ok {
 			t.twins.put(k, s.id, inferred)
 		}
@@ -290,7 +342,7 @@ func epilogueAfter(a string) uint8 {
 // heuristic decided.
 func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, inferred bool) {
 	ip := r.Host.IP
-	now := r.Time
+	now := t.now
 	switch lk.kind {
 	case kindOpen:
 		h.connLines = true
@@ -302,25 +354,19 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 	// 1. address and port (+incoming_port)
 	if r.Host.Port > 0 && len(ip) > 0 {
 		if st != nil {
-			for i := len(st.sessions) - 1; i >= 0; i-- {
-				s := st.sessions[i]
-				if s.port == r.Host.Port {
-					if t.alive(s, r, lk) {
-						return s, false
-					}
-					break
-				}
+			if s := st.ports[r.Host.Port]; s != nil && t.alive(s, r, lk) {
+				return s, false
 			}
 			// A session started by a line that logs no port ("no host
 			// name found for IP address", before the client's HELO)
 			// takes the port of the next line from its address.
-			for i := len(st.sessions) - 1; i >= 0; i-- {
+			for i := len(st.sessions) - 1; i >= 0 && i >= len(st.sessions)-adoptScan; i-- {
 				s := st.sessions[i]
 				if s.port != 0 || s.opened || s.closed {
 					continue
 				}
-				if s.pid == 0 && now.Sub(s.last) <= t.cfg.InferGap || s.pid > 0 && s.pid == r.PID {
-					s.port = r.Host.Port
+				if s.pid == 0 && now-s.last <= t.gap || s.pid > 0 && s.pid == r.PID {
+					st.setPort(s, r.Host.Port)
 					return s, false
 				}
 			}
@@ -330,7 +376,7 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 	// 2. the pid of the serving process (+pid, syslog tag)
 	if r.PID > 0 {
 		if s := h.pids[r.PID]; s != nil {
-			if (len(ip) == 0 || s.ip == string(ip)) && t.alive(s, r, lk) {
+			if (len(ip) == 0 || s.st.ip == string(ip)) && t.alive(s, r, lk) {
 				return s, false
 			}
 			// closed, silent too long, or another client: the pid was reused
@@ -345,7 +391,7 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 		// daemon's pid).
 		if st != nil {
 			for _, s := range st.sessions {
-				if s.pid == 0 && s.opened && !s.closed && r.Time.Sub(s.last) <= t.cfg.IdleTimeout {
+				if s.pid == 0 && s.opened && !s.closed && now-s.last <= t.idle {
 					return s, false
 				}
 			}
@@ -358,9 +404,14 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 	// 3. the client's address alone. An epilogue line goes to a
 	// connection closed just before that expects one, other lines to an
 	// open connection.
-	var open, closed []*session
+	open, closed := t.open[:0], t.closed[:0]
 	if st != nil {
+		dead := t.dead[:0]
 		for _, s := range st.sessions {
+			if t.unreachable(s, now) {
+				dead = append(dead, s)
+				continue
+			}
 			if !t.alive(s, r, lk) {
 				continue
 			}
@@ -370,7 +421,12 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 				open = append(open, s)
 			}
 		}
+		for _, s := range dead {
+			t.forget(s)
+		}
+		t.dead = dead[:0]
 	}
+	t.open, t.closed = open[:0], closed[:0]
 	pick := open
 	if len(closed) > 0 {
 		pick = closed
@@ -398,30 +454,50 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 // in another process, and whose client did not call itself by another
 // name.
 func (t *Tracker) infer(cands []*session, r *exim.Record) *session {
-	l := label(r)
-	p := msgPID(r.MessageID)
+	var l, p uint64
+	if b := label(r); len(b) > 0 {
+		l = nonZero(fnvBytes(fnvOffset, b))
+	}
+	if b := msgPID(r.MessageID); len(b) > 0 {
+		p = nonZero(fnvBytes(fnvOffset, b))
+	}
 	var best *session
 	for _, s := range cands {
 		if s.closed {
-			if best == nil || !s.closedAt.Before(best.closedAt) {
+			if best == nil || s.closedAt >= best.closedAt {
 				best = s
 			}
 			continue
 		}
-		if r.Time.Sub(s.last) > t.cfg.InferGap {
+		if t.now-s.last > t.gap {
 			continue
 		}
-		if len(p) > 0 && s.msgPID != "" && s.msgPID != string(p) {
+		if p != 0 && s.msgPID != 0 && s.msgPID != p {
 			continue
 		}
-		if len(l) > 0 && s.label != "" && s.label != string(l) {
+		if l != 0 && s.label != 0 && s.label != l {
 			continue
 		}
-		if best == nil || !s.last.Before(best.last) {
+		if best == nil || s.last >= best.last {
 			best = s
 		}
 	}
 	return best
+}
+
+// unreachable reports whether no later line can join s: closed and past
+// Linger, silent past IdleTimeout, or, on a host that logs no connection
+// lines, a session known by its address only and silent past InferGap.
+// Such sessions are forgotten when their address is looked at, so that the
+// lists of one address stay short.
+func (t *Tracker) unreachable(s *session, now int64) bool {
+	switch {
+	case s.closed:
+		return now-s.closedAt > t.linger
+	case now-s.last > t.idle:
+		return true
+	}
+	return !s.h.connLines && s.pid == 0 && s.port == 0 && now-s.last > t.gap
 }
 
 // What may follow the line that closed a session.
@@ -435,9 +511,9 @@ const (
 // IdleTimeout, or closed and r an epilogue it expects within Linger.
 func (t *Tracker) alive(s *session, r *exim.Record, lk lineKind) bool {
 	if !s.closed {
-		return r.Time.Sub(s.last) <= t.cfg.IdleTimeout
+		return t.now-s.last <= t.idle
 	}
-	if !lk.epilogue || r.Time.Sub(s.closedAt) > t.cfg.Linger {
+	if !lk.epilogue || t.now-s.closedAt > t.linger {
 		return false
 	}
 	if r.Action == exim.ActionNoMail {
@@ -448,31 +524,31 @@ func (t *Tracker) alive(s *session, r *exim.Record, lk lineKind) bool {
 
 // host returns the state of host k, advancing its clock to now and
 // forgetting what expired.
-func (t *Tracker) host(k hostKey, now time.Time) *host {
-	h := t.hosts[k]
+func (t *Tracker) host(k hostKey, now int64) *host {
+	h := t.last
+	if h == nil || h.key != k {
+		h = t.hosts[k]
+	}
 	if h == nil {
 		h = &host{key: k, ips: map[string]*ipState{}, pids: map[int]*session{}}
+		h.nameHash = fnvString(fnvOffset, k.name)
+		if k.reject {
+			h.nameHash = mix64(h.nameHash)
+		}
 		t.hosts[k] = h
 	}
-	if now.After(h.now) {
+	if now > h.now {
 		h.now = now
 	}
+	t.last = h
 	t.expire()
 	return h
 }
 
-// expire forgets the least recently used sessions while they are past
-// IdleTimeout (or Linger, once closed) in their host's log time.
+// expire forgets the least recently used sessions while no later line can
+// join them (unreachable, in their host's log time).
 func (t *Tracker) expire() {
-	for s := t.lru.head; s != nil; s = t.lru.head {
-		limit := t.cfg.IdleTimeout
-		ref := s.last
-		if s.closed {
-			limit, ref = t.cfg.Linger, s.closedAt
-		}
-		if s.h.now.Sub(ref) <= limit {
-			return
-		}
+	for s := t.lru.head; s != nil && t.unreachable(s, s.h.now); s = t.lru.head {
 		if !s.closed {
 			t.stats.Expired++
 		}
@@ -488,55 +564,74 @@ func (t *Tracker) start(h *host, r *exim.Record) *session {
 	}
 	s := &session{
 		h:     h,
-		ip:    string(r.Host.IP),
-		port:  r.Host.Port,
-		start: r.Time,
-		last:  r.Time,
+		start: t.now,
+		last:  t.now,
 	}
+	s.froms = s.fromsBuf[:0]
 	k := classifyAction(r).kind
 	s.opened = k == kindOpen || k == kindRefused
 	s.complete = s.opened || !h.connLines
-	s.id = t.newID(h, r)
-	t.ids[s.id] = s
-	st := h.ips[s.ip]
+	s.id, s.idKey = t.newID(h, r)
+	t.ids[s.idKey] = s
+	st := h.ips[string(r.Host.IP)]
 	if st == nil {
-		st = &ipState{}
-		h.ips[s.ip] = st
+		st = &ipState{ip: string(r.Host.IP)}
+		h.ips[st.ip] = st
 	}
+	s.st = st
 	st.sessions = append(st.sessions, s)
+	st.setPort(s, r.Host.Port)
 	t.lru.pushBack(s)
 	t.stats.Started++
 	return s
 }
 
-// newID derives a session id from the host and the session's first line:
-// the same log gives the same ids. Two sessions that start with the very
-// same line at the same time (two connections of one client in the same
-// second, in a log without pids or ports) are told apart by a counter.
-func (t *Tracker) newID(h *host, r *exim.Record) string {
-	var b [8]byte
+// newID derives a session id from the host and the session's first line
+// (its time, pid and text): the same log gives the same ids. The inputs
+// (the host name's hash, time, pid, the line's CRC-32C and length) go
+// through two chains of the SplitMix64 finalizer with different seeds,
+// giving 128 well-mixed bits of which the id keeps 80 (20 hex digits): one
+// collision in 10^9 sessions has a chance of about 4e-7. Two sessions that
+// start with the very same line at the same time (two connections of one
+// client in the same second, in a log without pids or ports) are told
+// apart by a counter, as any two live sessions whose ids would collide.
+func (t *Tracker) newID(h *host, r *exim.Record) (string, uint64) {
+	body := uint64(crc32.Checksum(r.Body, castagnoli))<<32 | uint64(uint32(len(r.Body)))
+	words := [4]uint64{h.nameHash, uint64(t.now), uint64(r.PID), body}
 	for n := uint64(0); ; n++ {
-		d := sha256.New()
-		d.Write([]byte(h.key.name))
-		if h.key.reject {
-			d.Write([]byte{0, 'r'})
+		a, b := uint64(idSeedA), uint64(idSeedB)
+		for _, w := range words {
+			a, b = mix64(a^w), mix64(b^w)
 		}
-		binary.BigEndian.PutUint64(b[:], uint64(r.Time.UnixNano()))
-		d.Write([]byte{0})
-		d.Write(b[:])
-		binary.BigEndian.PutUint64(b[:], uint64(r.PID))
-		d.Write(b[:])
-		d.Write(r.Body)
 		if n > 0 {
-			binary.BigEndian.PutUint64(b[:], n)
-			d.Write(b[:])
+			a, b = mix64(a^n), mix64(b^n)
 		}
-		var sum [sha256.Size]byte
-		id := hex.EncodeToString(d.Sum(sum[:0])[:idBytes])
-		if t.ids[id] == nil {
-			return id
+		if t.ids[a] == nil {
+			var raw [16]byte
+			binary.BigEndian.PutUint64(raw[:8], a)
+			binary.BigEndian.PutUint64(raw[8:], b)
+			var x [2 * idBytes]byte
+			hex.Encode(x[:], raw[:idBytes])
+			return string(x[:]), a
 		}
 	}
+}
+
+// Seeds of the two id chains (the fractional digits of pi and e).
+const (
+	idSeedA = 0x243f6a8885a308d3
+	idSeedB = 0xb7e151628aed2a6a
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// mix64 is SplitMix64's finalizer (Steele, Lea, Flood 2014; constants by
+// Vigna): a bijection of 64-bit words whose every output bit depends on
+// every input bit.
+func mix64(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // idBytes is the length of a session id in bytes (20 hex digits).
@@ -560,7 +655,7 @@ func (t *Tracker) unbindPID(s *session) {
 // the session's lines can have been seen.
 func (t *Tracker) close(s *session, r *exim.Record) {
 	s.closed = true
-	s.closedAt = r.Time
+	s.closedAt = t.now
 	s.after = epilogueAfter(r.Action)
 	t.stats.Closed++
 	if !s.complete {
@@ -570,30 +665,36 @@ func (t *Tracker) close(s *session, r *exim.Record) {
 	r.Session.Transactions = s.transactions
 	r.Session.RcptRejected = s.rcptRejected
 	r.Session.MailFroms = len(s.froms)
-	if d := r.Time.Sub(s.start); d > 0 {
-		r.Session.Duration = d
+	if d := t.now - s.start; d > 0 {
+		r.Session.Duration = time.Duration(d)
 	}
 }
 
 // forget drops s from every index.
 func (t *Tracker) forget(s *session) {
 	t.lru.remove(s)
-	delete(t.ids, s.id)
+	delete(t.ids, s.idKey)
 	t.unbindPID(s)
 	h := s.h
-	if st := h.ips[s.ip]; st != nil {
+	if st := s.st; st != nil {
 		for i, x := range st.sessions {
 			if x == s {
 				st.sessions = append(st.sessions[:i], st.sessions[i+1:]...)
 				break
 			}
 		}
-		if len(st.sessions) == 0 {
-			delete(h.ips, s.ip)
+		if s.port != 0 && st.ports[s.port] == s {
+			delete(st.ports, s.port)
+		}
+		if len(st.sessions) == 0 && h.ips[st.ip] == st {
+			delete(h.ips, st.ip)
 		}
 	}
 	if len(h.ips) == 0 && len(h.pids) == 0 && h.key.reject {
 		delete(t.hosts, h.key)
+		if t.last == h {
+			t.last = nil
+		}
 	}
 }
 
@@ -645,6 +746,14 @@ func senderHash(r *exim.Record) uint64 {
 		return fnvString(fnvOffset, "<>")
 	}
 	return fnvBytes(fnvOffset, r.Sender)
+}
+
+// nonZero maps a hash to a non-zero value (0 means "none").
+func nonZero(h uint64) uint64 {
+	if h == 0 {
+		return 1
+	}
+	return h
 }
 
 // twin gives a reject-log record the session of its main-log twin, and

@@ -7,12 +7,13 @@ import (
 // Exim writes each rejection to the main log and, with the same timestamp,
 // pid and text, to the reject log. twinTable remembers the session of the
 // latest main-log rejections so that the reject-log copy gets the same
-// session id. It holds at most max entries; the oldest go first.
+// session id: at least the last max of them, at most the last 2*max, in
+// two generations (when the current one is full it becomes the previous
+// one, and the previous one is emptied): one map write per rejection, no
+// deletions.
 type twinTable struct {
-	m    map[uint64]twinEntry
-	ring []uint64 // keys in insertion order
-	next int
-	max  int
+	cur, prev map[uint64]twinEntry
+	max       int
 }
 
 type twinEntry struct {
@@ -21,26 +22,22 @@ type twinEntry struct {
 }
 
 func newTwinTable(max int) twinTable {
-	return twinTable{m: map[uint64]twinEntry{}, max: max}
+	return twinTable{cur: map[uint64]twinEntry{}, prev: map[uint64]twinEntry{}, max: max}
 }
 
 func (t *twinTable) put(k uint64, id string, inferred bool) {
-	if _, ok := t.m[k]; ok {
-		t.m[k] = twinEntry{id, inferred}
-		return
+	t.cur[k] = twinEntry{id: id, inferred: inferred}
+	if len(t.cur) >= t.max {
+		t.prev, t.cur = t.cur, t.prev
+		clear(t.cur)
 	}
-	if len(t.ring) < t.max {
-		t.ring = append(t.ring, k)
-	} else {
-		delete(t.m, t.ring[t.next])
-		t.ring[t.next] = k
-		t.next = (t.next + 1) % t.max
-	}
-	t.m[k] = twinEntry{id, inferred}
 }
 
 func (t *twinTable) get(k uint64) (twinEntry, bool) {
-	e, ok := t.m[k]
+	if e, ok := t.cur[k]; ok {
+		return e, true
+	}
+	e, ok := t.prev[k]
 	return e, ok
 }
 
@@ -55,18 +52,25 @@ func twinKey(r *exim.Record) (uint64, bool) {
 	}
 	var k uint64
 	for _, c := range id[:16] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		default:
+		v := unhex[c]
+		if v > 15 {
 			return 0, false
 		}
-		k = k<<4 | uint64(c)
+		k = k<<4 | uint64(v)
 	}
 	return k, true
 }
+
+// unhex maps lower-case hex digits to their value, anything else to 255.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 255
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // FNV-1a, 64 bits, without allocations.
 const (
