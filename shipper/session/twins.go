@@ -9,11 +9,18 @@ import (
 // latest main-log rejections so that the reject-log copy gets the same
 // session id: at least the last max of them, at most the last 2*max, in
 // two generations (when the current one is full it becomes the previous
-// one, and the previous one is emptied): one map write per rejection, no
-// deletions.
+// one, and the previous one is emptied): one small map write per
+// rejection, no deletions.
 type twinTable struct {
-	cur, prev map[uint64]twinEntry
+	cur, prev twinGen
 	max       int
+}
+
+// twinGen is one generation: rejection -> index in ids (the top bit says
+// inferred); consecutive rejections of one session share an index.
+type twinGen struct {
+	index map[uint64]uint32
+	ids   []string
 }
 
 type twinEntry struct {
@@ -21,24 +28,36 @@ type twinEntry struct {
 	inferred bool
 }
 
+const twinInferred = 1 << 31
+
 func newTwinTable(max int) twinTable {
-	return twinTable{cur: map[uint64]twinEntry{}, prev: map[uint64]twinEntry{}, max: max}
+	return twinTable{cur: twinGen{index: map[uint64]uint32{}}, prev: twinGen{index: map[uint64]uint32{}}, max: max}
 }
 
 func (t *twinTable) put(k uint64, id string, inferred bool) {
-	t.cur[k] = twinEntry{id: id, inferred: inferred}
-	if len(t.cur) >= t.max {
+	g := &t.cur
+	if n := len(g.ids); n == 0 || g.ids[n-1] != id {
+		g.ids = append(g.ids, id)
+	}
+	v := uint32(len(g.ids) - 1)
+	if inferred {
+		v |= twinInferred
+	}
+	g.index[k] = v
+	if len(g.index) >= t.max {
 		t.prev, t.cur = t.cur, t.prev
-		clear(t.cur)
+		clear(t.cur.index)
+		t.cur.ids = t.cur.ids[:0]
 	}
 }
 
 func (t *twinTable) get(k uint64) (twinEntry, bool) {
-	if e, ok := t.cur[k]; ok {
-		return e, true
+	for _, g := range [2]*twinGen{&t.cur, &t.prev} {
+		if v, ok := g.index[k]; ok {
+			return twinEntry{id: g.ids[v&^twinInferred], inferred: v&twinInferred != 0}, true
+		}
 	}
-	e, ok := t.prev[k]
-	return e, ok
+	return twinEntry{}, false
 }
 
 // twinKey is exim.rejection.id of r folded to 64 bits (its first 16 hex
