@@ -29,6 +29,16 @@ type DeadLetterConfig struct {
 	// document_omitted), so that a record stays below the broker's
 	// message.max.bytes (1 MiB by default). Default: 384 KiB.
 	MaxOriginalBytes int
+	// MaxRecordBytes bounds the JSON value of one record. A larger record
+	// first leaves out the document (document_omitted), then the exact
+	// bytes of an invalid UTF-8 original (original_base64_omitted), then
+	// cuts the original further (original_truncated); the dead-letter
+	// index keeps them whole. When the broker refuses a record as too
+	// large anyway (a topic with a smaller max.message.bytes), the record
+	// is made smaller, down to 1 KiB, instead of being retried as it is
+	// for ever. Default: 1,000,000 (the broker's default message.max.bytes
+	// is 1,048,588, which also holds the key and the batch overhead).
+	MaxRecordBytes int
 	// WriteTimeout bounds one write round trip. Default: 30s.
 	WriteTimeout time.Duration
 	// TLS configures encryption. Default: plaintext.
@@ -45,6 +55,9 @@ func (c *DeadLetterConfig) setDefaults() {
 	}
 	if c.MaxOriginalBytes == 0 {
 		c.MaxOriginalBytes = 384 << 10
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = 1_000_000
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
@@ -67,6 +80,9 @@ func (c DeadLetterConfig) Validate() error {
 	if c.MaxOriginalBytes < 1 {
 		errs = append(errs, fmt.Errorf("max original bytes must be >= 1, got %d", c.MaxOriginalBytes))
 	}
+	if c.MaxRecordBytes < minRecordBytes {
+		errs = append(errs, fmt.Errorf("max record bytes must be >= %d, got %d", minRecordBytes, c.MaxRecordBytes))
+	}
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout must be >= 0, got %s", c.WriteTimeout))
 	}
@@ -87,6 +103,7 @@ func (c DeadLetterConfig) Validate() error {
 // in-sync replicas. It is safe for concurrent use.
 type DeadLetterWriter struct {
 	cfg DeadLetterConfig
+	log *slog.Logger
 	w   *kafkago.Writer
 	tr  *kafkago.Transport
 	now func() time.Time
@@ -101,6 +118,9 @@ type DeadLetterRecord struct {
 	Original          string `json:"original"`
 	OriginalBase64    string `json:"original_base64,omitempty"`
 	OriginalTruncated bool   `json:"original_truncated,omitempty"`
+	// OriginalBase64Omitted is set when the exact bytes were left out to
+	// keep the record under MaxRecordBytes.
+	OriginalBase64Omitted bool `json:"original_base64_omitted,omitempty"`
 	// Document is the JSON document Elasticsearch refused, as a string
 	// (what `eximship replay` indexes again once the cause is fixed). It
 	// is left out, and DocumentOmitted set, when it is larger than
@@ -131,6 +151,7 @@ func NewDeadLetterWriter(cfg DeadLetterConfig) (*DeadLetterWriter, error) {
 	log := cfg.Logger.With("component", "kafka-dlq", "topic", cfg.Topic)
 	return &DeadLetterWriter{
 		cfg: cfg,
+		log: log,
 		w: &kafkago.Writer{
 			Addr:                   kafkago.TCP(cfg.Brokers...),
 			Topic:                  cfg.Topic,
@@ -183,8 +204,65 @@ func (w *DeadLetterWriter) Record(dl shipper.DeadLetter, now time.Time) DeadLett
 	return r
 }
 
+// minRecordBytes is the least a record is cut to: its fixed members (error,
+// position, id) with a little of the original.
+const minRecordBytes = 1 << 10
+
+// encode returns the JSON value of dl's record, made smaller as
+// MaxRecordBytes describes until it is at most limit bytes (or nothing
+// more can be left out: the fixed members alone may exceed a tiny limit).
+func (w *DeadLetterWriter) encode(dl shipper.DeadLetter, now time.Time, limit int) ([]byte, error) {
+	r := w.Record(dl, now)
+	b, err := json.Marshal(r)
+	if err != nil || len(b) <= limit {
+		return b, err
+	}
+	if r.Document != "" {
+		r.Document, r.DocumentOmitted = "", true
+		if b, err = json.Marshal(r); err != nil || len(b) <= limit {
+			return b, err
+		}
+	}
+	if r.OriginalBase64 != "" {
+		r.OriginalBase64, r.OriginalBase64Omitted = "", true
+		if b, err = json.Marshal(r); err != nil || len(b) <= limit {
+			return b, err
+		}
+	}
+	// the longest prefix of the original (on a rune boundary) that fits:
+	// JSON escaping makes a byte 1 to 6 bytes, so search
+	orig := r.Original
+	fixed := len(b) - jsonLen(orig)
+	lo, hi := 0, len(orig) // fits(lo) holds or lo is 0; fits(hi) does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		for mid > lo && !utf8.RuneStart(orig[mid]) {
+			mid--
+		}
+		if mid == lo {
+			break
+		}
+		if fixed+jsonLen(orig[:mid]) <= limit {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	r.Original, r.OriginalTruncated = orig[:lo], true
+	return json.Marshal(r)
+}
+
+// jsonLen is the length of s encoded as a JSON string by encoding/json.
+func jsonLen(s string) int {
+	b, _ := json.Marshal(s) // a string always encodes
+	return len(b)
+}
+
 // WriteDeadLetters writes one record per dead letter in one synchronous
-// produce. It returns nil only when Kafka acknowledged every record.
+// produce. It returns nil only when Kafka acknowledged every record. Records
+// the broker refuses as too large (its limit is on a batch of records) are
+// written again one at a time, each made smaller (see MaxRecordBytes) until
+// the broker takes it.
 func (w *DeadLetterWriter) WriteDeadLetters(ctx context.Context, dls []shipper.DeadLetter) error {
 	if len(dls) == 0 {
 		return nil
@@ -192,20 +270,79 @@ func (w *DeadLetterWriter) WriteDeadLetters(ctx context.Context, dls []shipper.D
 	now := w.now()
 	msgs := make([]kafkago.Message, len(dls))
 	for i, dl := range dls {
-		b, err := json.Marshal(w.Record(dl, now))
+		b, err := w.encode(dl, now, w.cfg.MaxRecordBytes)
 		if err != nil {
 			return fmt.Errorf("encode dead letter %s: %w", dl.Doc.ID, err)
 		}
 		msgs[i] = kafkago.Message{Key: []byte(dl.Doc.ID), Value: b, Time: now}
 	}
-	if err := w.w.WriteMessages(ctx, msgs...); err != nil {
-		var werrs kafkago.WriteErrors
-		if errors.As(err, &werrs) {
+	err := w.w.WriteMessages(ctx, msgs...)
+	if err == nil {
+		return nil
+	}
+	var werrs kafkago.WriteErrors
+	if !errors.As(err, &werrs) {
+		if !sizeRefused(err) {
+			return fmt.Errorf("write dead letters to %s: %w", w.cfg.Topic, err)
+		}
+		werrs = make(kafkago.WriteErrors, len(msgs))
+		for i := range werrs {
+			werrs[i] = err
+		}
+	}
+	var tooLarge []int
+	for i, e := range werrs {
+		switch {
+		case e == nil:
+		case sizeRefused(e):
+			tooLarge = append(tooLarge, i)
+		default:
+			// the caller retries the whole call; records written twice are
+			// the same records (keyed by document id)
 			return fmt.Errorf("write dead letters to %s: %d of %d failed: %w", w.cfg.Topic, werrs.Count(), len(msgs), err)
 		}
-		return fmt.Errorf("write dead letters to %s: %w", w.cfg.Topic, err)
+	}
+	w.log.Warn("dead-letter records too large for the topic: writing them one at a time, smaller", "records", len(tooLarge), "first_id", dls[tooLarge[0]].Doc.ID)
+	for _, i := range tooLarge {
+		if err := w.writeSmaller(ctx, dls[i], now, len(msgs[i].Value)); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// sizeRefused reports whether the broker refused a record for its size
+// (also inside kafka-go's WriteErrors, which does not unwrap).
+func sizeRefused(err error) bool {
+	var werrs kafkago.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil && errors.Is(e, kafkago.MessageSizeTooLarge) {
+				return true
+			}
+		}
+		return false
+	}
+	return errors.Is(err, kafkago.MessageSizeTooLarge)
+}
+
+// writeSmaller writes dl alone, halving its record until the broker takes
+// it or it is down to minRecordBytes.
+func (w *DeadLetterWriter) writeSmaller(ctx context.Context, dl shipper.DeadLetter, now time.Time, size int) error {
+	for limit := size; ; {
+		b, err := w.encode(dl, now, limit)
+		if err != nil {
+			return fmt.Errorf("encode dead letter %s: %w", dl.Doc.ID, err)
+		}
+		err = w.w.WriteMessages(ctx, kafkago.Message{Key: []byte(dl.Doc.ID), Value: b, Time: now})
+		if err == nil {
+			return nil
+		}
+		if !sizeRefused(err) || limit <= minRecordBytes {
+			return fmt.Errorf("write dead letter %s (%d bytes) to %s: %w", dl.Doc.ID, len(b), w.cfg.Topic, err)
+		}
+		limit = max(min(limit, len(b))/2, minRecordBytes)
+	}
 }
 
 // Close flushes and closes the writer.

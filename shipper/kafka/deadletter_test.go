@@ -34,6 +34,60 @@ func testDeadLetters() []shipper.DeadLetter {
 	}
 }
 
+// bigDeadLetters are dead letters of about n bytes of original and of
+// document each: valid text, control bytes (escaped to 6 bytes in JSON) and
+// invalid UTF-8 (kept as base64 too).
+func bigDeadLetters(n int) []shipper.DeadLetter {
+	dls := testDeadLetters()[:2]
+	for i, fill := range []string{"\x01", "\xff"} {
+		f, _ := strconv.Unquote(`"` + fill + `"`)
+		orig := []byte("2024-01-01 00:00:00 " + strings.Repeat("relay "+f, n/7))
+		dls[i].Doc.Original = orig
+		dls[i].Doc.Body = []byte(`{"message":` + strconv.Quote(strings.Repeat("\x01", n/4)) + `}`)
+	}
+	return dls
+}
+
+func TestDeadLetterRecordFitsMaxRecordBytes(t *testing.T) {
+	for _, limit := range []int{0, 64 << 10, minRecordBytes} {
+		w, err := NewDeadLetterWriter(DeadLetterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "t", MaxRecordBytes: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := w.cfg.MaxRecordBytes
+		for _, dl := range bigDeadLetters(3 << 20) {
+			b, err := w.encode(dl, time.Unix(0, 0), want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec DeadLetterRecord
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatalf("limit %d: %v", want, err)
+			}
+			if len(b) > want || !rec.DocumentOmitted || !rec.OriginalTruncated || rec.DocID != dl.Doc.ID {
+				t.Errorf("limit %d: %d bytes, document omitted %v, original truncated %v, id %q", want, len(b), rec.DocumentOmitted, rec.OriginalTruncated, rec.DocID)
+			}
+			if !strings.HasPrefix(strings.ToValidUTF8(string(dl.Doc.Original), "\uFFFD"), strings.ToValidUTF8(rec.Original, "\uFFFD")) {
+				t.Errorf("limit %d: the original kept is not a prefix of the entry", want)
+			}
+			if len(b) < want/4 && want > minRecordBytes {
+				t.Errorf("limit %d: cut to %d bytes, far more than needed", want, len(b))
+			}
+		}
+	}
+	// a record that fits is left whole
+	w, _ := NewDeadLetterWriter(DeadLetterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "t"})
+	dl := testDeadLetters()[1]
+	b, err := w.encode(dl, time.Unix(0, 0), w.cfg.MaxRecordBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec DeadLetterRecord
+	if err := json.Unmarshal(b, &rec); err != nil || rec.DocumentOmitted || rec.OriginalTruncated || rec.OriginalBase64 == "" || rec.Document == "" {
+		t.Fatalf("a small record was cut: %s (%v)", b, err)
+	}
+}
+
 // readDeadLetters reads n records from the beginning of topic.
 func readDeadLetters(t testing.TB, brokers []string, topic string, n int) []kafkago.Message {
 	t.Helper()

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -15,14 +16,14 @@ import (
 // (shipper/stacktest). Each test creates its own topic (automatic topic
 // creation is off) and consumer group, and deletes the topic afterwards.
 
-func createTopic(t testing.TB, brokers []string, prefix string, partitions int) string {
+func createTopic(t testing.TB, brokers []string, prefix string, partitions int, configs ...kafkago.ConfigEntry) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, err := cl.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs,
 	}}})
 	if err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
@@ -105,4 +106,34 @@ func TestDeadLetterWriterIntegration(t *testing.T) {
 	brokers := stacktest.KafkaBrokers(t)
 	topic := createTopic(t, brokers, "eximship-test-dlq", 3)
 	testDeadLetterRoundTrip(t, brokers, topic)
+}
+
+// TestDeadLetterTooLargeForTopicIntegration: a topic that takes records of
+// at most 8 KiB, and dead letters of 100 KiB: the records are written
+// smaller, flagged, instead of being refused for ever.
+func TestDeadLetterTooLargeForTopicIntegration(t *testing.T) {
+	brokers := stacktest.KafkaBrokers(t)
+	topic := createTopic(t, brokers, "eximship-test-dlq-small", 1,
+		kafkago.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: "8192"})
+	w, err := NewDeadLetterWriter(DeadLetterConfig{Brokers: brokers, Topic: topic, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dls := bigDeadLetters(100 << 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := w.WriteDeadLetters(ctx, dls); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	for _, m := range readDeadLetters(t, brokers, topic, len(dls)) {
+		var rec DeadLetterRecord
+		if err := json.Unmarshal(m.Value, &rec); err != nil {
+			t.Fatalf("record %s: %v", m.Key, err)
+		}
+		if len(m.Value) > 8192 || !rec.DocumentOmitted || !rec.OriginalTruncated || rec.DocID != string(m.Key) || rec.Error == "" {
+			t.Errorf("record %s: %d bytes, document omitted %v, original truncated %v (%d bytes), id %q, error %q",
+				m.Key, len(m.Value), rec.DocumentOmitted, rec.OriginalTruncated, len(rec.Original), rec.DocID, rec.Error)
+		}
+	}
 }
