@@ -167,6 +167,8 @@ type Record struct {
 	Confirmation []byte // C= on delivery lines (escaped)
 	Commands     []byte // C= on "no MAIL"/too-many lines: SMTP command list
 	Command      []byte // the SMTP command of protocol/sync errors, timeouts
+	Argument     []byte // the argument of a rejected command: "rejected VRFY x"
+	Input        []byte // input= / next input= of sync errors (escaped)
 	Cipher       []byte // X=
 	CertVerified []byte // CV=
 	PeerDN       []byte // DN= (escaped)
@@ -186,7 +188,8 @@ type Record struct {
 	Reason       []byte  // rejection reason, error or free text (escaped)
 	Version      []byte  // Exim version on "daemon started"
 	Cwd          []byte  // cwd=
-	Args         []byte  // "N args: ..."
+	Args         []byte  // "N args: ..."; the options of queue runs (-qff)
+	ArgsCount    int     // N of "N args:"
 	EnvelopeFrom []byte  // reject log Envelope-from:
 	EnvelopeTo   []byte  // reject log Envelope-to:
 	Headers      []byte  // reject log header dump (lines after the first)

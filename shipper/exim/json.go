@@ -381,6 +381,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if r.PID > 0 {
 		e.int(`"pid":`, int64(r.PID))
 	}
+	if r.ArgsCount > 0 {
+		e.int(`"args_count":`, int64(r.ArgsCount))
+	}
 	e.close()
 
 	r.host = appendLower(r.host[:0], r.Meta.HostName)
@@ -927,11 +930,13 @@ func (r *Record) appendExim(e *enc, info *actionInfo, remote string, badHostIP, 
 		e.b = AppendJSONString(e.b, en.SourceIPClass)
 		e.b = append(e.b, '}')
 	}
-	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) {
+	if len(r.Host.Helo) > 0 || len(r.Command) > 0 || len(r.Commands) > 0 || len(r.ConnID) > 0 || len(r.Confirmation) > 0 || r.Has(FlagHasCount) || len(r.Input) > 0 {
 		e.open(`"smtp":`)
 		e.text(`"helo":`, r.Host.Helo, &r.scratch)
 		e.strs(`"helo_class":`, en.HeloClass)
 		e.text(`"command":`, r.Command, &r.scratch)
+		e.text(`"argument":`, r.Argument, &r.scratch)
+		e.text(`"input":`, r.Input, &r.scratch)
 		e.str(`"commands":`, r.Commands)
 		e.text(`"confirmation":`, r.Confirmation, &r.scratch)
 		e.str(`"connection_id":`, r.ConnID)

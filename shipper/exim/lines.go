@@ -50,6 +50,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 					}
 				}
 				r.afterHost(rest, "H=", ctxOther)
+				r.syncInput(rest)
 			} else {
 				r.Reason = rest
 			}
@@ -67,7 +68,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 		}
 		if hasPrefix(s, "Start ") && queueRun(s) {
 			r.Action = ActionQueueRunStart
-			r.pidEq(s)
+			r.queueRunArgs(s)
 			return true
 		}
 		if hasPrefix(s, "SMTP error from remote mail server") && len(r.MessageID) == 0 {
@@ -161,7 +162,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 		}
 		if hasPrefix(s, "End ") && queueRun(s) {
 			r.Action = ActionQueueRunEnd
-			r.pidEq(s)
+			r.queueRunArgs(s)
 			return true
 		}
 	case 'C':
@@ -273,6 +274,7 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 				r.Cwd = rest[:i]
 			} else {
 				r.Cwd = rest[:j]
+				r.ArgsCount, _ = atoi(rest[j+1 : i])
 			}
 			r.Args = rest[i+len(" args: "):]
 			return true
@@ -447,6 +449,10 @@ func (p *Parser) rejected(s []byte, r *Record, temp bool) bool {
 			if len(r.Host.IP) == 0 && len(r.Host.Name) == 0 {
 				n := parseHostAt(from, &r.Host)
 				from = from[n:]
+				if hasPrefix(from, " I=") {
+					// "from [ip]:port I=[ip]:port: syntactically ..."
+					from = r.parseFields(from[1:], ctxOther)
+				}
 			}
 			r.reasonAfterColon(from)
 			if rest, ok := cut(r.Reason, "syntactically invalid argument(s)"); ok {
@@ -509,8 +515,14 @@ func (p *Parser) rejected(s []byte, r *Record, temp bool) bool {
 			}
 		}
 		r.Action = ActionCommandRejected
-		r.Command = bytes.TrimSuffix(w, []byte(":"))
-		r.reasonAfterColon(s[len(w):])
+		r.Command = w
+		rest := s[len(w):]
+		r.reasonAfterColon(rest)
+		// "rejected VRFY x[: reason]", "rejected ETRN #x": the argument
+		if i := indexStr(rest, ": "); i >= 0 {
+			rest = rest[:i]
+		}
+		r.Argument = bytes.TrimSpace(rest)
 	}
 	return true
 }
@@ -612,6 +624,24 @@ func (r *Record) afterHost(s []byte, key string, ctx int) {
 		if r.Reason == nil {
 			r.Reason = t
 		}
+	}
+}
+
+// syncInput reads the quoted input="..." (input sent before the greeting)
+// or next input="..." (input sent too soon) of a synchronization error,
+// after H=.
+func (r *Record) syncInput(s []byte) {
+	h := indexStr(s, "H=")
+	if h < 0 {
+		return
+	}
+	i := indexStr(s[h:], " input=\"")
+	if i < 0 {
+		return
+	}
+	t := s[h+i+len(" input="):]
+	if n := scanQuoted(t); n > 0 {
+		r.Input = t[1 : n-1]
 	}
 }
 
@@ -719,6 +749,22 @@ func (r *Record) pidEq(s []byte) {
 		}
 		if pid, ok := atoi(t[:j]); ok {
 			r.PID = pid
+		}
+	}
+}
+
+// queueRunArgs reads "... queue run: pid=N -qff": the pid, and the options
+// after it (queue.c logs the -q flags of the run) into Args.
+func (r *Record) queueRunArgs(s []byte) {
+	r.pidEq(s)
+	if i := indexStr(s, "pid="); i >= 0 {
+		t := s[i+4:]
+		j := 0
+		for j < len(t) && isDigit(t[j]) {
+			j++
+		}
+		if a := bytes.TrimSpace(t[j:]); len(a) > 0 && a[0] == '-' {
+			r.Args = a
 		}
 	}
 }

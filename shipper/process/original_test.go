@@ -228,7 +228,7 @@ func missingWords(text []byte, m map[string]any, wording map[string]bool) []stri
 	walk(m)
 	var miss []string
 	// the words of the text with Exim's escapes decoded, as the values hold it
-	decoded := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\"`, `"`, `\\`, `\`).Replace(string(skipTimestamp(text)))
+	decoded := strings.NewReplacer(`\n`, "\n", `\r`, "\r", `\t`, "\t", `\"`, `"`, `\\`, `\`).Replace(string(skipTimestamp(text)))
 	for _, w := range strings.FieldsFunc(decoded, func(r rune) bool { return r < 128 && separator(byte(r)) }) {
 		if wording[w] {
 			continue

@@ -188,6 +188,7 @@ var parserWording = []string{
 	"info",
 	"ingested",
 	"ingress",
+	"input",
 	"internal",
 	"invalid",
 	"ip",
