@@ -67,11 +67,7 @@ func TestRunPartitionOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink.requireEachOnce(t, 3000)
-	for off, n := range src.acked {
-		if n != 1 {
-			t.Errorf("offset %d acked %d times", off, n)
-		}
-	}
+	src.requireAckedOnce(t)
 	if len(log.seen) != 3 {
 		t.Fatalf("%d partitions processed, want 3", len(log.seen))
 	}

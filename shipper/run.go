@@ -270,7 +270,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		close(progressDone)
 	}
 
-	send := func(j job) bool { return p.sendShared(workersCtx, jobs, j) }
+	send := func(j job) bool { return p.sendTo(workersCtx, jobs, j) }
 	if queues != nil {
 		send = func(j job) bool { return p.dispatch(workersCtx, queues, j) }
 	}
@@ -335,10 +335,7 @@ func (p *Pipeline) readLoop(ctx, workersCtx context.Context, send func(job) bool
 		if len(msgs) == 0 {
 			continue
 		}
-		var n int64
-		for i := range msgs {
-			n += int64(len(msgs[i].Value))
-		}
+		n := valueBytes(msgs)
 		p.messages.Add(int64(len(msgs)))
 		p.bytes.Add(n)
 		p.cfg.Observer.Consumed(len(msgs), n)
@@ -348,19 +345,6 @@ func (p *Pipeline) readLoop(ctx, workersCtx context.Context, send func(job) bool
 			// what dispatch could not hand over) was given back.
 			return nil
 		}
-	}
-}
-
-// sendShared hands j to the shared worker queue, or gives it back (nack)
-// and returns false when workersCtx ended first.
-func (p *Pipeline) sendShared(workersCtx context.Context, jobs chan<- job, j job) bool {
-	select {
-	case jobs <- j:
-		return true
-	case <-workersCtx.Done():
-		p.inflight.Add(-j.bytes)
-		p.nack(j, workersCtx.Err())
-		return false
 	}
 }
 
@@ -375,18 +359,10 @@ func (p *Pipeline) dispatch(workersCtx context.Context, queues []chan job, j job
 	}
 	sa := &splitAck{p: p, ack: j.ack, left: len(parts)}
 	for i, msgs := range parts {
-		var n int64
-		for k := range msgs {
-			n += int64(len(msgs[k].Value))
-		}
-		part := job{msgs: msgs, ack: sa.report, bytes: n, part: true}
+		part := job{msgs: msgs, ack: sa.report, bytes: valueBytes(msgs), part: true}
 		if !p.sendTo(workersCtx, queues[worker(msgs[0].Position, len(queues))], part) {
 			for _, rest := range parts[i+1:] {
-				var m int64
-				for k := range rest {
-					m += int64(len(rest[k].Value))
-				}
-				p.inflight.Add(-m)
+				p.inflight.Add(-valueBytes(rest))
 				p.nack(job{ack: sa.report, part: true}, workersCtx.Err())
 			}
 			return false
@@ -395,6 +371,18 @@ func (p *Pipeline) dispatch(workersCtx context.Context, queues []chan job, j job
 	return true
 }
 
+// valueBytes is the size of the messages' values (what in-flight bytes
+// count).
+func valueBytes(msgs []Message) int64 {
+	var n int64
+	for i := range msgs {
+		n += int64(len(msgs[i].Value))
+	}
+	return n
+}
+
+// sendTo hands j to the worker queue q, or gives it back (nack) and
+// returns false when workersCtx ended first.
 func (p *Pipeline) sendTo(workersCtx context.Context, q chan<- job, j job) bool {
 	select {
 	case q <- j:

@@ -181,6 +181,19 @@ func runUntil(t *testing.T, p *Pipeline, cond func() bool) error {
 
 func newProc() (Processor, error) { return lineProc{}, nil }
 
+// requireAckedOnce fails t unless every offset acknowledged was
+// acknowledged once.
+func (s *memSource) requireAckedOnce(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for off, n := range s.acked {
+		if n != 1 {
+			t.Errorf("offset %d acked %d times", off, n)
+		}
+	}
+}
+
 func (s *memSource) allAcked(n int) func() bool {
 	return func() bool {
 		s.mu.Lock()
@@ -199,11 +212,7 @@ func TestRunIndexesEverythingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink.requireEachOnce(t, 1000)
-	for off, n := range src.acked {
-		if n != 1 {
-			t.Errorf("offset %d acked %d times", off, n)
-		}
-	}
+	src.requireAckedOnce(t)
 	if !src.closed {
 		t.Error("source not closed")
 	}

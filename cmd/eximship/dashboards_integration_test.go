@@ -281,19 +281,12 @@ func shipDashboardLab(t *testing.T, dir string, tr *dashTruth) *indexed {
 		}
 	}
 	for _, junk := range []string{"this is not an Exim log line", "neither is this one"} {
-		env, _ := json.Marshal(map[string]any{"message": junk, "host": map[string]any{"name": "mx"},
-			"log": map[string]any{"file": map[string]any{"path": filepath.Join(dir, "mainlog")}}})
-		batches[1] = append(batches[1], kafka.Message{Key: []byte("mx"), Value: env})
+		batches[1] = append(batches[1], envelopeMessage(t, junk, "mx", filepath.Join(dir, "mainlog")))
 	}
-	ix.cfgPath = filepath.Join(t.TempDir(), "eximship.yml")
-	cfg := fmt.Sprintf("kafka:\n  brokers: [%s]\n  topics: [%s]\n  group_id: %s\n  start_offset: first\nelasticsearch:\n  addresses: [%s]\nexim:\n  namespace: %s\n  timezone: UTC\n  local_domains: [%s]\n",
-		strings.Join(brokers, ", "), topic, ns, esURL, ns, labLocal)
-	if err := os.WriteFile(ix.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ix.cfgPath = writeRunConfig(t, brokers, topic, esURL, ns, "", "  local_domains: ["+labLocal+"]\n", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	w := hashWriter(brokers, topic)
 	defer w.Close()
 	want := 0
 	for i, b := range batches {

@@ -506,12 +506,10 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	var msgs []kafka.Message
 	for _, f := range files {
 		for _, entry := range logEntries(t, f) {
-			env, _ := json.Marshal(map[string]any{"message": entry, "host": map[string]any{"name": "mx"},
-				"log": map[string]any{"file": map[string]any{"path": f}}})
-			msgs = append(msgs, kafka.Message{Key: []byte("mx"), Value: env})
+			msgs = append(msgs, envelopeMessage(t, entry, "mx", f))
 		}
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	w := hashWriter(brokers, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
@@ -519,12 +517,7 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	}
 	w.Close()
 
-	cfgPath := filepath.Join(t.TempDir(), "eximship.yml")
-	cfg := fmt.Sprintf("kafka:\n  brokers: [%s]\n  topics: [%s]\n  group_id: %s\n  start_offset: first\nelasticsearch:\n  addresses: [%s]\nexim:\n  namespace: %s\n  timezone: UTC\n  local_domains: [%s]\n",
-		strings.Join(brokers, ", "), topic, ns, esURL, ns, labLocal)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeRunConfig(t, brokers, topic, esURL, ns, "", "  local_domains: ["+labLocal+"]\n", "")
 	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(msgs), brokers, topic, ns, nil)
 
 	fromES, esJSON := reportJSON(t, append(window, "--config", cfgPath)...)
@@ -573,7 +566,11 @@ func TestReportFilesVersusElasticsearchIntegration(t *testing.T) {
 	}
 	// This time run rewrites the entity index itself (sources.enabled),
 	// from scratch: the index is deleted first.
-	again := strings.Replace(cfg, "group_id: "+ns, "group_id: "+ns+"-again", 1) + "sources:\n  enabled: true\n  interval: 10s\n"
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := strings.Replace(string(cfg), "group_id: "+ns, "group_id: "+ns+"-again", 1) + "sources:\n  enabled: true\n  interval: 10s\n"
 	if err := os.WriteFile(cfgPath, []byte(again), 0o600); err != nil {
 		t.Fatal(err)
 	}

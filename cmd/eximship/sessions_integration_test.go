@@ -49,12 +49,7 @@ func TestSessionsParseVersusRunIntegration(t *testing.T) {
 		for _, log := range []string{"mainlog", "rejectlog"} {
 			path := "/var/log/exim4/" + log
 			for _, entry := range logEntries(t, filepath.Join(real, h.dir, log)) {
-				env, err := json.Marshal(map[string]any{"message": entry, "host": map[string]any{"name": h.name},
-					"log": map[string]any{"file": map[string]any{"path": path}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				msgs = append(msgs, kafka.Message{Key: []byte(h.name), Value: env})
+				msgs = append(msgs, envelopeMessage(t, entry, h.name, path))
 			}
 		}
 		perHost = append(perHost, msgs)
@@ -88,19 +83,14 @@ func TestSessionsParseVersusRunIntegration(t *testing.T) {
 	}
 
 	// eximship run
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	w := hashWriter(brokers, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	cfgPath := filepath.Join(t.TempDir(), "eximship.yml")
-	cfg := fmt.Sprintf("kafka:\n  brokers: [%s]\n  topics: [%s]\n  group_id: %s\n  start_offset: first\n  batch_size: 7\nelasticsearch:\n  addresses: [%s]\nexim:\n  namespace: %s\n  timezone: UTC\npipeline:\n  workers: 3\n",
-		strings.Join(brokers, ", "), topic, ns, esURL, ns)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeRunConfig(t, brokers, topic, esURL, ns, "  batch_size: 7\n", "", "pipeline:\n  workers: 3\n")
 	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(fromParse), brokers, topic, ns, nil)
 
 	// Elasticsearch keeps no event.original (storage settings): a

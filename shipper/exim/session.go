@@ -1,6 +1,9 @@
 package exim
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Session is the SMTP connection a record belongs to. The parser leaves it
 // empty; shipper/session sets it on the records it sees in log order.
@@ -27,21 +30,42 @@ type Session struct {
 	Duration time.Duration
 }
 
-// appendSession writes exim.session (inside the exim object).
+// appendSession writes exim.session (inside the exim object), as one run
+// of bytes: an id of hex digits needs no escaping (any other id is escaped).
 func (r *Record) appendSession(e *enc) {
 	s := &r.Session
 	if s.ID == "" {
 		return
 	}
-	e.open(`"session":`)
-	e.strs(`"id":`, s.ID)
+	e.key(`"session":`)
+	if plainID(s.ID) {
+		e.b = append(e.b, `{"id":"`...)
+		e.b = append(e.b, s.ID...)
+		e.b = append(e.b, '"')
+	} else {
+		e.b = append(e.b, `{"id":`...)
+		e.b = AppendJSONString(e.b, s.ID)
+	}
 	if s.Inferred {
-		e.boolean(`"inferred":`, true)
+		e.b = append(e.b, `,"inferred":true`...)
 	}
 	if s.Summary {
-		e.int(`"transactions":`, int64(s.Transactions))
-		e.int(`"rcpt_rejected":`, int64(s.RcptRejected))
-		e.int(`"mail_froms":`, int64(s.MailFroms))
+		e.b = append(e.b, `,"transactions":`...)
+		e.b = strconv.AppendInt(e.b, int64(s.Transactions), 10)
+		e.b = append(e.b, `,"rcpt_rejected":`...)
+		e.b = strconv.AppendInt(e.b, int64(s.RcptRejected), 10)
+		e.b = append(e.b, `,"mail_froms":`...)
+		e.b = strconv.AppendInt(e.b, int64(s.MailFroms), 10)
 	}
-	e.close()
+	e.b = append(e.b, '}')
+}
+
+// plainID reports whether id needs no escaping in JSON.
+func plainID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if !jsonSafe[id[i]] {
+			return false
+		}
+	}
+	return true
 }

@@ -149,6 +149,9 @@ type Tracker struct {
 	idle, linger, gap, now int64
 	// scratch lists of match
 	open, closed, dead []*session
+	// forgotten structures kept for reuse
+	freeS  []*session
+	freeIP []*ipState
 	last               *host // the host of the previous record (most often the next one's)
 	// the previous record's host.name and its lower-case form
 	lastRaw, lastName string
@@ -201,6 +204,7 @@ type host struct {
 	now      int64               // latest log time seen (Unix ns)
 	ips      map[string]*ipState // sessions by client address
 	pids     map[int]*session    // sessions by serving pid
+	lastIP   *ipState            // the address of the host's previous line (most often the next one's)
 	// connLines: the host logs connection openings (+smtp_connection).
 	connLines bool
 	// mainSeen: main-log lines of this host were seen (for reject-log
@@ -299,11 +303,14 @@ func (t *Tracker) Observe(r *exim.Record) {
 	if t.now > s.last {
 		s.last = t.now
 	}
-	if l := label(r); len(l) > 0 {
-		s.label = nonZero(fnvBytes(fnvOffset, l))
-	}
-	if p := msgPID(r.MessageID); len(p) > 0 {
-		s.msgPID = nonZero(fnvBytes(fnvOffset, p))
+	if s.pid == 0 && s.port == 0 {
+		// (only the heuristic compares them)
+		if l := label(r); len(l) > 0 {
+			s.label = nonZero(fnvBytes(fnvOffset, l))
+		}
+		if p := msgPID(r.MessageID); len(p) > 0 {
+			s.msgPID = nonZero(fnvBytes(fnvOffset, p))
+		}
 	}
 	if r.PID > 0 && s.pid == 0 && lk.kind != kindOpen && lk.kind != kindRefused {
 		t.bindPID(s, r.PID)
@@ -350,7 +357,11 @@ func (t *Tracker) match(h *host, r *exim.Record, lk lineKind) (s *session, infer
 	case kindRefused:
 		return t.start(h, r), false
 	}
-	st := h.ips[string(ip)]
+	st := h.lastIP
+	if st == nil || st.ip != string(ip) {
+		st = h.ips[string(ip)]
+		h.lastIP = st
+	}
 	// 1. address and port (+incoming_port)
 	if r.Host.Port > 0 && len(ip) > 0 {
 		if st != nil {
@@ -562,12 +573,8 @@ func (t *Tracker) start(h *host, r *exim.Record) *session {
 		t.stats.Evicted++
 		t.forget(t.lru.head)
 	}
-	s := &session{
-		h:     h,
-		start: t.now,
-		last:  t.now,
-	}
-	s.froms = s.fromsBuf[:0]
+	s := t.newSession()
+	s.h, s.start, s.last = h, t.now, t.now
 	k := classifyAction(r).kind
 	s.opened = k == kindOpen || k == kindRefused
 	s.complete = s.opened || !h.connLines
@@ -575,7 +582,7 @@ func (t *Tracker) start(h *host, r *exim.Record) *session {
 	t.ids[s.idKey] = s
 	st := h.ips[string(r.Host.IP)]
 	if st == nil {
-		st = &ipState{ip: string(r.Host.IP)}
+		st = t.newIPState(r.Host.IP)
 		h.ips[st.ip] = st
 	}
 	s.st = st
@@ -688,13 +695,68 @@ func (t *Tracker) forget(s *session) {
 		}
 		if len(st.sessions) == 0 && h.ips[st.ip] == st {
 			delete(h.ips, st.ip)
+			if h.lastIP == st {
+				h.lastIP = nil
+			}
+			t.freeIPState(st)
 		}
 	}
+	t.freeSession(s)
 	if len(h.ips) == 0 && len(h.pids) == 0 && h.key.reject {
 		delete(t.hosts, h.key)
 		if t.last == h {
 			t.last = nil
 		}
+	}
+}
+
+// Forgotten sessions and address states are kept for reuse (at most
+// poolMax of each): relay-heavy logs start and forget a session every few
+// lines.
+const poolMax = 256
+
+func (t *Tracker) newSession() *session {
+	if n := len(t.freeS); n > 0 {
+		s := t.freeS[n-1]
+		t.freeS = t.freeS[:n-1]
+		return s
+	}
+	s := &session{}
+	s.froms = s.fromsBuf[:0]
+	return s
+}
+
+func (t *Tracker) freeSession(s *session) {
+	froms := s.froms[:0] // its own fromsBuf, or a small slice to reuse
+	if cap(froms) > 16 {
+		froms = nil
+	}
+	*s = session{}
+	if froms == nil {
+		froms = s.fromsBuf[:0]
+	}
+	s.froms = froms
+	if len(t.freeS) < poolMax {
+		t.freeS = append(t.freeS, s)
+	}
+}
+
+func (t *Tracker) newIPState(ip []byte) *ipState {
+	if n := len(t.freeIP); n > 0 {
+		st := t.freeIP[n-1]
+		t.freeIP = t.freeIP[:n-1]
+		st.ip = string(ip)
+		return st
+	}
+	return &ipState{ip: string(ip)}
+}
+
+func (t *Tracker) freeIPState(st *ipState) {
+	clear(st.sessions)
+	st.sessions = st.sessions[:0]
+	st.ports = nil
+	if len(t.freeIP) < poolMax {
+		t.freeIP = append(t.freeIP, st)
 	}
 }
 
