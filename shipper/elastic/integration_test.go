@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -40,26 +38,13 @@ func setupES(t *testing.T) (url, ns string) {
 	return url, ns
 }
 
-// esDo sends a request straight to the node (not through the sink).
+// esDo sends a request straight to the node (not through the sink) and
+// fails t unless Elasticsearch answers with a JSON object below 300.
 func esDo(t *testing.T, method, url string, body string) map[string]any {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, url, res.StatusCode, b)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, url, err, b)
+	code, m := stacktest.ESJSON(t, method, url, body)
+	if code >= 300 || m == nil {
+		t.Fatalf("%s %s: %d %v", method, url, code, m)
 	}
 	return m
 }
