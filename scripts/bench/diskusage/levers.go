@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"sort"
 	"strconv"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eximship/eximship/mapping"
+	"github.com/eximship/eximship/shipper"
 )
 
 // A lever is one storage change measured side by side with the same
@@ -31,6 +35,9 @@ type lever struct {
 	doc      func(st *leverState, d map[string]any)
 	mappings func(props map[string]any) error
 	settings func(index map[string]any)
+	// id, when set, gives the document's _id from its input position
+	// instead of shipper.DocID.
+	id func(p shipper.Position, entry int) string
 }
 
 // leverState is per variant (the documents of one variant in order).
@@ -56,6 +63,47 @@ var levers = map[string]lever{
 			}
 		},
 	},
+	"ridtime20": {
+		help: "exim.rejection.id: 8 hex digits of the Unix second, then 12 of the hash (ids in time order)",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "rejection", "id").(string); ok {
+				set(d, unixHex(d)+s[:12], "exim", "rejection", "id")
+			}
+		},
+	},
+	"idnotopic": {
+		help: "_id: partition-offset-entry in decimal, without the topic",
+		id: func(p shipper.Position, entry int) string {
+			return strconv.Itoa(int(p.Partition)) + "-" + strconv.FormatInt(p.Offset, 10) + "-" + strconv.Itoa(entry)
+		},
+	},
+	"idb64": {
+		help: "_id: base64url of 4 bytes of the topic's FNV-1a, partition (2 bytes), offset (6), entry (2), big-endian",
+		id: func(p shipper.Position, entry int) string {
+			h := fnv.New32a()
+			h.Write([]byte(p.Topic))
+			var b [14]byte
+			binary.BigEndian.PutUint32(b[0:], h.Sum32())
+			binary.BigEndian.PutUint16(b[4:], uint16(p.Partition))
+			var o [8]byte
+			binary.BigEndian.PutUint64(o[:], uint64(p.Offset))
+			copy(b[6:12], o[2:])
+			binary.BigEndian.PutUint16(b[12:], uint16(entry))
+			return base64.RawURLEncoding.EncodeToString(b[:])
+		},
+	},
+	"idb64s": {
+		help: "_id: base64url of offset (6 bytes), partition (2), entry (1), big-endian, no topic",
+		id: func(p shipper.Position, entry int) string {
+			var o [8]byte
+			binary.BigEndian.PutUint64(o[:], uint64(p.Offset))
+			var b [9]byte
+			copy(b[0:6], o[2:])
+			binary.BigEndian.PutUint16(b[6:], uint16(p.Partition))
+			b[8] = byte(entry)
+			return base64.RawURLEncoding.EncodeToString(b[:])
+		},
+	},
 	"riddv": {
 		help:     "exim.rejection.id: doc values, not indexed (searched from doc values)",
 		mappings: setParams("exim.rejection.id", map[string]any{"index": false, "doc_values": true}),
@@ -78,6 +126,21 @@ var levers = map[string]lever{
 			id, seen := st.firstSeen[s]
 			if !seen {
 				id = unixHex(d) + s[:8]
+				st.firstSeen[s] = id
+			}
+			set(d, id, "exim", "session", "id")
+		},
+	},
+	"sidtime20": {
+		help: "exim.session.id: 8 hex digits of the Unix second of the session's first line, then 12 of the id (20 hex, ids in time order)",
+		doc: func(st *leverState, d map[string]any) {
+			s, ok := get(d, "exim", "session", "id").(string)
+			if !ok {
+				return
+			}
+			id, seen := st.firstSeen[s]
+			if !seen {
+				id = unixHex(d) + s[:12]
 				st.firstSeen[s] = id
 			}
 			set(d, id, "exim", "session", "id")
@@ -264,6 +327,16 @@ func applyTemplateLevers(ctx context.Context, scope string, names []string) erro
 		})
 	}
 	return nil
+}
+
+// docID is the _id of a document for a variant's levers.
+func docID(names []string, d shipper.Doc) string {
+	for _, n := range names {
+		if f := levers[n].id; f != nil {
+			return f(d.Pos, d.Entry)
+		}
+	}
+	return d.ID
 }
 
 // applyDocLevers re-encodes one document with the variant's levers.

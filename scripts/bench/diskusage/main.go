@@ -444,7 +444,7 @@ func (v *variant) encode(lines [][]byte) ([]byte, int, error) {
 			}
 		}
 		for _, d := range docs {
-			meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": d.Stream, "_id": d.ID}})
+			meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": d.Stream, "_id": docID(v.Levers, d)}})
 			b = append(append(b, meta...), '\n')
 			body := d.Body
 			if len(v.Levers) > 0 {
