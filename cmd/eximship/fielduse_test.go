@@ -164,9 +164,11 @@ var pendingFields = map[string]string{}
 // TestFieldUsesKeepWhatTheyNeed is the checked list of the mapping review:
 // every field the dashboards, the rules and the report read is mapped, and
 // indexed where they search it and with doc values where they aggregate
-// or sort it. Fields nobody aggregates may go without doc values (e.g.
-// exim.rejection.id, a unique hash: searching it finds a rejection's
-// twin, nothing counts by it).
+// or sort it. Fields nobody searches may go without the inverted index
+// (index: false; Elasticsearch still answers term, range and exists
+// queries on them from their doc values, slowly: scanning them), e.g.
+// exim.rejection.id, a nearly unique id: a lookup finds a rejection's
+// twin, an EQL or ES|QL join needs its doc values.
 func TestFieldUsesKeepWhatTheyNeed(t *testing.T) {
 	specs, err := mapping.FieldSpecs()
 	if err != nil {
@@ -208,7 +210,7 @@ func TestFieldUsesKeepWhatTheyNeed(t *testing.T) {
 			t.Errorf("the collection missed %s (a known report/dashboard field): %+v", must, u)
 		}
 	}
-	if u := uses["exim.rejection.id"]; u != nil && u.agg {
-		t.Errorf("exim.rejection.id is aggregated by %v: it needs its doc values back", u.by)
+	if u := uses["exim.rejection.id"]; u != nil && u.search {
+		t.Errorf("exim.rejection.id is searched by %v: it needs its inverted index back", u.by)
 	}
 }

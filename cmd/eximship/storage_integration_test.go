@@ -189,6 +189,63 @@ func TestStorageAnswersSameIntegration(t *testing.T) {
 		}
 	}
 	t.Logf("%d answers (%d fields, panels, rules, report) compared, %d non-empty", len(ref), len(fields), nonEmpty)
+
+	// Every field still searchable: the fields mapped without an inverted
+	// index (index: false, doc values kept) answer term queries from their
+	// doc values, with the counts their values have.
+	for _, v := range []string{"after", "basic"} {
+		checked := unindexedSearchable(t, url, index(v), specs)
+		if len(checked) < 3 {
+			t.Errorf("%s: only %v of the fields without an index hold values here: the check proves little", v, checked)
+		}
+		t.Logf("%s: searched from doc values: %v", v, checked)
+	}
+}
+
+// unindexedSearchable runs, for every field of specs mapped with doc values
+// and without an index, a term query for each of its three most common
+// values in idx and compares the hit count with the value's document
+// count; it returns the fields that held values.
+func unindexedSearchable(t *testing.T, url, idx string, specs map[string]mapping.Spec) []string {
+	t.Helper()
+	var names []string
+	for f, s := range specs {
+		if !s.Index && s.DocValues {
+			names = append(names, f)
+		}
+	}
+	sort.Strings(names)
+	var held []string
+	for _, f := range names {
+		raw := search(t, url, idx, map[string]any{"size": 0, "aggs": map[string]any{"v": map[string]any{"terms": map[string]any{"field": f, "size": 3}}}})
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		var r struct {
+			Aggregations struct {
+				V struct {
+					Buckets []struct {
+						Key      any   `json:"key"`
+						DocCount int64 `json:"doc_count"`
+					} `json:"buckets"`
+				} `json:"v"`
+			} `json:"aggregations"`
+		}
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Aggregations.V.Buckets) == 0 {
+			continue
+		}
+		held = append(held, f)
+		for _, b := range r.Aggregations.V.Buckets {
+			q, _ := json.Marshal(map[string]any{"query": map[string]any{"term": map[string]any{f: b.Key}}})
+			got := esGet(t, "GET", url+"/"+idx+"/_count", string(q))
+			if n, _ := got["count"].(float64); int64(n) != b.DocCount {
+				t.Errorf("%s: term %s:%v finds %v documents, %d hold it", idx, f, b.Key, got["count"], b.DocCount)
+			}
+		}
+	}
+	return held
 }
 
 // allValues lists every value of field with its document count (a

@@ -10,8 +10,12 @@ import (
 // ECSVersion is the ECS version the documents follow (ecs.version).
 const ECSVersion = "8.17.0"
 
-// rejectionIDLen is the length of exim.rejection.id: 32 hex digits.
-const rejectionIDLen = 32
+// rejectionIDLen is the length of exim.rejection.id: 20 hex digits, 8 of
+// the Unix second, then 12 of the hash.
+const (
+	rejectionIDLen  = 20
+	rejectionIDTime = 8
+)
 
 // IsRejection reports whether r is an entry that Exim writes to both the
 // main log and the reject log, so that its document carries
@@ -35,11 +39,22 @@ func (r *Record) AppendRejectionID(dst []byte) []byte {
 }
 
 // rejectionID computes exim.rejection.id into id, with r.host already
-// lower-cased. The id is the first 128 bits, in lower-case hex, of
+// lower-cased. The id is, in lower-case hex, the entry's Unix second as 32
+// bits (8 digits; 00000000 when the entry has no time), then the first 48
+// bits (12 digits) of
 //
 //	SHA-256(host.name + "\n" + time + "\n" + pid + "\n" + text)
 //
-// where host.name is lower-cased (empty when unknown); time is the Unix
+// The time first puts the ids of one index in time order, so neighbouring
+// terms share their first digits and the terms dictionary and doc values
+// keep about 12 digits per id instead of 32 (issue 12: 10.5 of 67 bytes per
+// line went to the 32-digit form). Ids can collide only within one
+// second: with 1,000 rejections in every second of 90 days, the chance of
+// one collision is about 1.4%, at 100 per second 1 in 7,000, at 10 per
+// second 1 in 700,000 (64 bits of hash alone, 16 digits, would be about 1.6
+// collisions at 1,000 per second).
+//
+// In the hash, host.name is lower-cased (empty when unknown); time is the Unix
 // time in decimal seconds, followed by "." and three digits of
 // milliseconds when Exim's own timestamp has a non-zero millisecond part
 // (log_selector +millisec: Exim stamps both logs with the same text, so
@@ -80,9 +95,17 @@ func (r *Record) rejectionID(id *[rejectionIDLen]byte) {
 	b = append(b, text...)
 	r.hashBuf = b
 	sum := sha256.Sum256(b)
-	for i := 0; i < rejectionIDLen/2; i++ {
-		id[2*i] = hexDigits[sum[i]>>4]
-		id[2*i+1] = hexDigits[sum[i]&0xF]
+	var sec uint32
+	if !r.Time.IsZero() {
+		sec = uint32(r.Time.Unix())
+	}
+	for i := 0; i < rejectionIDTime; i++ {
+		id[i] = hexDigits[sec>>(28-4*i)&0xF]
+	}
+	h := id[rejectionIDTime:]
+	for i := 0; i < len(h)/2; i++ {
+		h[2*i] = hexDigits[sum[i]>>4]
+		h[2*i+1] = hexDigits[sum[i]&0xF]
 	}
 	r.rid, r.ridSet = *id, true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,8 +143,16 @@ func TestRejectionIDForms(t *testing.T) {
 	const line = "2026-11-25 17:45:03 1xWH3H-0001rq-08 H=(client.partner.test) [127.0.0.25] F=<heidi@partner.test> rejected after DATA: message looks like spam"
 	const cont = "\nEnvelope-from: <heidi@partner.test>\nEnvelope-to: <alice@example.org>\nF From: heidi@partner.test\n  Subject: Cheap SPAM offer"
 	want := id("mx.example.org", line)
-	if len(want) != 32 || strings.Trim(want, "0123456789abcdef") != "" {
-		t.Fatalf("id %q: want 32 lower-case hex digits", want)
+	if len(want) != 20 || strings.Trim(want, "0123456789abcdef") != "" {
+		t.Fatalf("id %q: want 20 lower-case hex digits", want)
+	}
+	// The Unix second first (2026-11-25 17:45:03 UTC), so that ids sort
+	// and share prefixes in time order.
+	if sec := strconv.FormatInt(time.Date(2026, 11, 25, 17, 45, 3, 0, time.UTC).Unix(), 16); want[:8] != sec {
+		t.Errorf("id %s: want the Unix second %s first", want, sec)
+	}
+	if later := id("mx.example.org", strings.Replace(line, "17:45:03", "17:45:04", 1)); later <= want || later[:6] != want[:6] {
+		t.Errorf("the next second's id %s: want it after %s with the same first digits", later, want)
 	}
 	same := map[string]string{
 		"reject-log entry":       line + cont,

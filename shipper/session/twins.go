@@ -61,7 +61,7 @@ func (t *twinTable) get(k uint64) (twinEntry, bool) {
 }
 
 // twinKey is exim.rejection.id of r folded to 64 bits (its first 16 hex
-// digits), and false when r is not a rejection (exim.Record.IsRejection):
+// digits: the Unix second, then 32 bits of the hash), and false when r is not a rejection (exim.Record.IsRejection):
 // a main-log rejection and its reject-log twin have the same.
 func twinKey(r *exim.Record) (uint64, bool) {
 	var buf [64]byte

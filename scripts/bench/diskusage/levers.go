@@ -20,7 +20,7 @@ import (
 
 // A lever is one storage change measured side by side with the same
 // variant without it: STORAGE~LEVER[~LEVER...] (for example
-// logsdb~rid16~sortaction). A lever changes the documents as they are
+// logsdb~sidtime~sortaction). A lever changes the documents as they are
 // sent (doc, applied to the decoded JSON of every document) and/or the
 // variant's private templates (mappings, on the "properties" of the
 // mappings component; settings, on the "index" settings of the storage
@@ -47,30 +47,6 @@ type leverState struct {
 
 var levers = map[string]lever{
 	"same": {help: "the round trip alone (the control)"},
-	"rid16": {
-		help: "exim.rejection.id: 16 hex digits (the first 16 of the 32)",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) > 16 {
-				set(d, s[:16], "exim", "rejection", "id")
-			}
-		},
-	},
-	"ridtime": {
-		help: "exim.rejection.id: 8 hex digits of the Unix second, then 8 of the hash (ids in time order)",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "rejection", "id").(string); ok {
-				set(d, unixHex(d)+s[:8], "exim", "rejection", "id")
-			}
-		},
-	},
-	"ridtime20": {
-		help: "exim.rejection.id: 8 hex digits of the Unix second, then 12 of the hash (ids in time order)",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "rejection", "id").(string); ok {
-				set(d, unixHex(d)+s[:12], "exim", "rejection", "id")
-			}
-		},
-	},
 	"idnotopic": {
 		help: "_id: partition-offset-entry in decimal, without the topic",
 		id: func(p shipper.Position, entry int) string {
@@ -103,10 +79,6 @@ var levers = map[string]lever{
 			b[8] = byte(entry)
 			return base64.RawURLEncoding.EncodeToString(b[:])
 		},
-	},
-	"riddv": {
-		help:     "exim.rejection.id: doc values, not indexed (searched from doc values)",
-		mappings: setParams("exim.rejection.id", map[string]any{"index": false, "doc_values": true}),
 	},
 	"sid16": {
 		help: "exim.session.id: 16 hex digits (the first 16 of the 20)",
@@ -249,7 +221,7 @@ func leverNames() string {
 	return strings.Join(ns, "\n")
 }
 
-// parseLevers splits "logsdb~rid16~norms" into the storage and its levers.
+// parseLevers splits "logsdb~sidtime~norms" into the storage and its levers.
 func parseLevers(name string) (string, []string, error) {
 	parts := strings.Split(name, "~")
 	for _, l := range parts[1:] {
