@@ -291,9 +291,10 @@ func shipDashboardLab(t *testing.T, dir string, tr *dashTruth) *indexed {
 	want := 0
 	for i, b := range batches {
 		if i == 1 {
-			time.Sleep(1100 * time.Millisecond)
-			ix.mid = time.Now().UTC()
-			time.Sleep(100 * time.Millisecond)
+			// event.ingested is in whole seconds: split at the start of a
+			// second after the first batch, the second batch ingested after it.
+			ix.mid = time.Now().UTC().Add(1100 * time.Millisecond).Truncate(time.Second)
+			time.Sleep(time.Until(ix.mid) + 100*time.Millisecond)
 		}
 		if err := w.WriteMessages(ctx, b...); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,9 @@ import (
 )
 
 // TestCreatedIngested: event.created is the Kafka record's time (the time
-// of processing without one), event.ingested the processor's clock, on
-// parsed and error documents alike; Deterministic leaves both out.
+// of processing without one), event.ingested the processor's clock, both
+// in whole seconds, on parsed and error documents alike; Deterministic
+// leaves both out.
 func TestCreatedIngested(t *testing.T) {
 	now := time.Date(2026, 3, 4, 5, 6, 7, 891234567, time.UTC)
 	kafkaTime := time.Date(2026, 3, 4, 5, 0, 0, 250e6, time.UTC)
@@ -22,7 +23,7 @@ func TestCreatedIngested(t *testing.T) {
 		for _, c := range []struct {
 			msgTime time.Time
 			created string
-		}{{kafkaTime, "2026-03-04T05:00:00.250Z"}, {time.Time{}, "2026-03-04T05:06:07.891Z"}} {
+		}{{kafkaTime, "2026-03-04T05:00:00.000Z"}, {time.Time{}, "2026-03-04T05:06:07.000Z"}} {
 			docs, err := p.Process(shipper.Message{Position: pos, Value: []byte(value), Time: c.msgTime}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -31,7 +32,7 @@ func TestCreatedIngested(t *testing.T) {
 			if got := get(m, "event", "created"); got != c.created {
 				t.Errorf("%s: event.created %v, want %s", value, got, c.created)
 			}
-			if got := get(m, "event", "ingested"); got != "2026-03-04T05:06:07.891Z" {
+			if got := get(m, "event", "ingested"); got != "2026-03-04T05:06:07.000Z" {
 				t.Errorf("%s: event.ingested %v", value, got)
 			}
 		}
