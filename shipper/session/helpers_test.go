@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +87,38 @@ func newTracker(t testing.TB, c Config) *Tracker {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestIDTimeFirst: a session id is the Unix second of its first line in 8
+// hex digits, then 12 of the hash, so ids sort in time order; two sessions
+// that start with the same line in the same second (a log without pids or
+// ports) still get different ids.
+func TestIDTimeFirst(t *testing.T) {
+	tr := newTracker(t, Config{})
+	log := []byte("2026-11-25 17:45:03 SMTP connection from [192.0.2.1]\n" +
+		"2026-11-25 17:45:03 SMTP connection from [192.0.2.1]\n" +
+		"2026-11-25 17:46:10 SMTP connection from [192.0.2.2]\n")
+	obs := track(t, tr, "mx.example.org", log)
+	if len(obs) != 3 {
+		t.Fatalf("%d records", len(obs))
+	}
+	first := time.Date(2026, 11, 25, 17, 45, 3, 0, time.UTC).Unix()
+	want := []int64{first, first, first + 67}
+	seen := map[string]bool{}
+	for i, o := range obs {
+		id := o.session.ID
+		if len(id) != 20 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("line %d: session id %q: want 20 lower-case hex digits", i, id)
+		}
+		if sec, err := strconv.ParseInt(id[:8], 16, 64); err != nil || sec != want[i] {
+			t.Errorf("line %d: id %s starts with second %d, want %d", i, id, sec, want[i])
+		}
+		if seen[id] {
+			t.Errorf("line %d: id %s given twice", i, id)
+		}
+		seen[id] = true
+	}
+	if !(obs[0].session.ID < obs[2].session.ID && obs[1].session.ID < obs[2].session.ID) {
+		t.Errorf("ids not in time order: %s %s %s", obs[0].session.ID, obs[1].session.ID, obs[2].session.ID)
+	}
 }

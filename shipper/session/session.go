@@ -22,8 +22,6 @@
 package session
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -238,7 +236,7 @@ const adoptScan = 4
 // session is one SMTP connection.
 type session struct {
 	id     string
-	idKey  uint64 // the id's first 64 bits
+	idKey  uint64 // the id's 48 bits of hash
 	h      *host
 	st     *ipState // its client address
 	port   int
@@ -594,41 +592,52 @@ func (t *Tracker) start(h *host, r *exim.Record) *session {
 }
 
 // newID derives a session id from the host and the session's first line
-// (its time, pid and text): the same log gives the same ids. The inputs
-// (the host name's hash, time, pid, the line's CRC-32C and length) go
-// through two chains of the SplitMix64 finalizer with different seeds,
-// giving 128 well-mixed bits of which the id keeps 80 (20 hex digits): one
-// collision in 10^9 sessions has a chance of about 4e-7. Two sessions that
-// start with the very same line at the same time (two connections of one
-// client in the same second, in a log without pids or ports) are told
-// apart by a counter, as any two live sessions whose ids would collide.
+// (its time, pid and text): the same log gives the same ids. The id is the
+// Unix second of the first line in 8 hex digits (00000000 without a time),
+// then 12 hex digits (48 bits) of a hash: the ids of an index then sort in
+// time order and neighbouring ones share their first digits, which the
+// terms dictionary and doc values store once (issue 12: 2 bytes per log
+// line less than 20 digits of hash). The hash's inputs (the host name's
+// hash, time, pid, the line's CRC-32C and length) go through a chain of the
+// SplitMix64 finalizer. Two sessions can only get the same id when they
+// start in the same second, and a tracker then tells them apart by a
+// counter (a new id never has the 48 hash bits of a held session, and the
+// first is still held: closed sessions linger, Linger, unless MaxOpen
+// evicted it). Only sessions of different trackers (a host's lines in two
+// Kafka partitions) can collide, with a chance of about 1 in 3*10^14 per
+// pair that starts in the same second.
 func (t *Tracker) newID(h *host, r *exim.Record) (string, uint64) {
 	body := uint64(crc32.Checksum(r.Body, castagnoli))<<32 | uint64(uint32(len(r.Body)))
 	words := [4]uint64{h.nameHash, uint64(t.now), uint64(r.PID), body}
+	var sec uint32
+	if !r.Time.IsZero() {
+		sec = uint32(r.Time.Unix())
+	}
 	for n := uint64(0); ; n++ {
-		a, b := uint64(idSeedA), uint64(idSeedB)
+		a := uint64(idSeed)
 		for _, w := range words {
-			a, b = mix64(a^w), mix64(b^w)
+			a = mix64(a ^ w)
 		}
 		if n > 0 {
-			a, b = mix64(a^n), mix64(b^n)
+			a = mix64(a ^ n)
 		}
-		if t.ids[a] == nil {
-			var raw [16]byte
-			binary.BigEndian.PutUint64(raw[:8], a)
-			binary.BigEndian.PutUint64(raw[8:], b)
-			var x [2 * idBytes]byte
-			hex.Encode(x[:], raw[:idBytes])
-			return string(x[:]), a
+		if k := a >> 16; t.ids[k] == nil {
+			var x [idDigits]byte
+			for i := 0; i < 8; i++ {
+				x[i] = hexDigits[sec>>(28-4*i)&0xF]
+			}
+			for i := 0; i < idDigits-8; i++ {
+				x[8+i] = hexDigits[k>>(44-4*i)&0xF]
+			}
+			return string(x[:]), k
 		}
 	}
 }
 
-// Seeds of the two id chains (the fractional digits of pi and e).
-const (
-	idSeedA = 0x243f6a8885a308d3
-	idSeedB = 0xb7e151628aed2a6a
-)
+// idSeed seeds the id chain (the fractional digits of pi).
+const idSeed = 0x243f6a8885a308d3
+
+const hexDigits = "0123456789abcdef"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -641,8 +650,8 @@ func mix64(z uint64) uint64 {
 	return z ^ z>>31
 }
 
-// idBytes is the length of a session id in bytes (20 hex digits).
-const idBytes = 10
+// idDigits is the length of a session id: 20 hex digits.
+const idDigits = 20
 
 func (t *Tracker) bindPID(s *session, pid int) {
 	if old := s.h.pids[pid]; old != nil && old != s {
