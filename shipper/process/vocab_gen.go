@@ -314,6 +314,7 @@ var parserWording = []string{
 	"transaction",
 	"transactions",
 	"transport",
+	"true",
 	"truncated",
 	"type",
 	"unexpected",

@@ -150,7 +150,7 @@ type Tracker struct {
 	// forgotten structures kept for reuse
 	freeS  []*session
 	freeIP []*ipState
-	last               *host // the host of the previous record (most often the next one's)
+	last   *host // the host of the previous record (most often the next one's)
 	// the previous record's host.name and its lower-case form
 	lastRaw, lastName string
 }
