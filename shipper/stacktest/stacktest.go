@@ -162,6 +162,19 @@ func CreateTopic(t testing.TB, brokers []string, topic string, partitions int, c
 	if err != nil {
 		t.Fatalf("create topic %s on %v: %v", topic, brokers, err)
 	}
+	// A new topic's partitions get their leader a moment after the
+	// answer; a producer that writes before may be told "Not Leader For
+	// Partition" and, on a loaded machine, give up.
+	for {
+		if err = leadersElected(ctx, client, topic, partitions); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s on %v: no leader for every partition: %v", topic, brokers, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -173,6 +186,36 @@ func CreateTopic(t testing.TB, brokers []string, topic string, partitions int, c
 			t.Logf("delete topic %s: %v", topic, err)
 		}
 	})
+}
+
+// leadersElected reports why not every one of topic's partitions has a
+// leader yet (nil once they have).
+func leadersElected(ctx context.Context, client *kafka.Client, topic string, partitions int) error {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return err
+	}
+	for _, tp := range md.Topics {
+		if tp.Name != topic {
+			continue
+		}
+		if tp.Error != nil {
+			return tp.Error
+		}
+		if len(tp.Partitions) != partitions {
+			return fmt.Errorf("%d of %d partitions known", len(tp.Partitions), partitions)
+		}
+		for _, p := range tp.Partitions {
+			if p.Error != nil {
+				return fmt.Errorf("partition %d: %w", p.ID, p.Error)
+			}
+			if p.Leader.ID < 0 {
+				return fmt.Errorf("partition %d has no leader", p.ID)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("topic %s not in the metadata", topic)
 }
 
 // ESJSON sends one JSON request to Elasticsearch (url is the node's URL
