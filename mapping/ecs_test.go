@@ -318,7 +318,7 @@ func TestECSConformance(t *testing.T) {
 func mailAction(a string) bool {
 	switch a {
 	case exim.ActionDaemonStart, exim.ActionDaemonSighup, exim.ActionQueueRunStart, exim.ActionQueueRunEnd,
-		exim.ActionCwd, exim.ActionPanic, exim.ActionUnknown:
+		exim.ActionCwd, exim.ActionPrivilegeDropped, exim.ActionPanic, exim.ActionUnknown:
 		return false
 	}
 	return true

@@ -63,6 +63,7 @@ const (
 	ActionQueueRunStart         = "queue-run-start"
 	ActionQueueRunEnd           = "queue-run-end"
 	ActionCwd                   = "cwd"
+	ActionPrivilegeDropped      = "privilege-dropped"
 	ActionPanic                 = "panic"
 	ActionUnknown               = "unknown"
 )
@@ -192,6 +193,7 @@ var actionInfos = map[string]actionInfo{
 	ActionQueueRunStart:         {catProcess, []string{"start"}, success, false, ""},
 	ActionQueueRunEnd:           {catProcess, []string{"end"}, success, false, ""},
 	ActionCwd:                   {catProcess, typInfo, "", false, ""},
+	ActionPrivilegeDropped:      {catProcess, []string{"change"}, "", false, ""},
 	ActionPanic:                 {catProcess, typInfo, failure, false, ""},
 	ActionUnknown:               {nil, typInfo, "", false, ""},
 }
