@@ -21,8 +21,8 @@ type Storage string
 const (
 	// StorageLogsDB is index.mode: logsdb: synthetic _source that keeps
 	// arrays as they were sent (index.mapping.synthetic_source_keep:
-	// arrays), documents sorted by @timestamp (and host.name where the
-	// cluster adds it). Elasticsearch 8.17 and later; synthetic _source
+	// arrays), documents sorted by LogsDBSort. Elasticsearch 8.17 and
+	// later; synthetic _source
 	// needs an Enterprise licence (or trial) on a full distribution:
 	// elsewhere the index is created in logsdb mode with stored _source,
 	// silently, and DetectStorage moves on.
@@ -47,15 +47,33 @@ const StorageComponent = "eximship-logs-exim-storage"
 
 // storageVersion is the version of the storage component; the same for
 // every Storage (Install also rewrites it when the installed one names
-// another Storage).
-const storageVersion = 1
+// another Storage). 2: logsdb's index sort (LogsDBSort).
+const storageVersion = 2
+
+// LogsDBSort is the index sort of the logsdb storage, field:order:
+// documents of one host, then of one action (and client address) side by
+// side, newest first within them. Lines alike sit together, so every
+// column compresses better than in time order (logsdb's default, host.name
+// and @timestamp): measured, docs/PERFORMANCE.md "Storage".
+var LogsDBSort = []string{"host.name:asc", "event.action:asc", "source.address:asc", "@timestamp:desc"}
+
+// sortSettings is an index.sort object for fields given as field:order.
+func sortSettings(fields []string) (map[string]any, []string) {
+	var fs, os []string
+	for _, f := range fields {
+		n, o, _ := strings.Cut(f, ":")
+		fs, os = append(fs, n), append(os, o)
+	}
+	return map[string]any{"field": fs, "order": os}, fs
+}
 
 // Settings returns the index settings of s, as the "index" object of a
 // template, and the Effective values the cluster must report for them.
 func (s Storage) Settings() (map[string]any, Effective, error) {
 	switch s {
 	case StorageLogsDB:
-		return map[string]any{"mode": "logsdb"}, Effective{Mode: "logsdb", SourceMode: "synthetic"}, nil
+		sort, fields := sortSettings(LogsDBSort)
+		return map[string]any{"mode": "logsdb", "sort": sort}, Effective{Mode: "logsdb", SourceMode: "synthetic", Sort: fields}, nil
 	case StorageSynthetic:
 		return map[string]any{"mapping": map[string]any{"source": map[string]any{"mode": "synthetic"}}},
 			Effective{Mode: "standard", SourceMode: "synthetic"}, nil

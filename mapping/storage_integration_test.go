@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,12 @@ func TestStorageAppliedIntegration(t *testing.T) {
 			}
 			if applied.Effective.Storage() != want || applied.Effective.Codec != "best_compression" {
 				t.Errorf("node applied %v to %s, want %s with best_compression", applied.Effective, applied.Index, want)
+			}
+			// logsdb's index sort (mapping.LogsDBSort) is applied; the
+			// other storages keep the node's default (none)
+			_, wantEff, _ := want.Settings()
+			if !reflect.DeepEqual(applied.Effective.Sort, wantEff.Sort) {
+				t.Errorf("%s: node sorts by %v, want %v", want, applied.Effective.Sort, wantEff.Sort)
 			}
 			// What _source returns: synthetic _source gives one-element
 			// arrays back as scalars; stored and logsdb (it keeps arrays)
