@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -12,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/eximship/eximship/mapping"
 	"github.com/eximship/eximship/shipper"
@@ -20,7 +20,7 @@ import (
 
 // A lever is one storage change measured side by side with the same
 // variant without it: STORAGE~LEVER[~LEVER...] (for example
-// logsdb~sidtime~sortaction). A lever changes the documents as they are
+// logsdb~siddv~sortaction). A lever changes the documents as they are
 // sent (doc, applied to the decoded JSON of every document) and/or the
 // variant's private templates (mappings, on the "properties" of the
 // mappings component; settings, on the "index" settings of the storage
@@ -41,12 +41,30 @@ type lever struct {
 }
 
 // leverState is per variant (the documents of one variant in order).
-type leverState struct {
-	firstSeen map[string]string // session id -> the id made for it
-}
+type leverState struct{}
 
 var levers = map[string]lever{
 	"same": {help: "the round trip alone (the control)"},
+	"ridb64": {
+		help: "exim.rejection.id: the 8 hex digits of the second, then its 48 bits of hash in base64url (8 characters instead of 12)",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) == 20 {
+				if h, err := hex.DecodeString(s[8:]); err == nil {
+					set(d, s[:8]+base64.RawURLEncoding.EncodeToString(h), "exim", "rejection", "id")
+				}
+			}
+		},
+	},
+	"ridb64all": {
+		help: "exim.rejection.id: base64url of the 10 bytes (second, 48 bits of hash): 14 characters",
+		doc: func(_ *leverState, d map[string]any) {
+			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) == 20 {
+				if h, err := hex.DecodeString(s); err == nil {
+					set(d, base64.RawURLEncoding.EncodeToString(h), "exim", "rejection", "id")
+				}
+			}
+		},
+	},
 	"idnotopic": {
 		help: "_id: partition-offset-entry in decimal, without the topic",
 		id: func(p shipper.Position, entry int) string {
@@ -80,44 +98,6 @@ var levers = map[string]lever{
 			return base64.RawURLEncoding.EncodeToString(b[:])
 		},
 	},
-	"sid16": {
-		help: "exim.session.id: 16 hex digits (the first 16 of the 20)",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "session", "id").(string); ok && len(s) > 16 {
-				set(d, s[:16], "exim", "session", "id")
-			}
-		},
-	},
-	"sidtime": {
-		help: "exim.session.id: 8 hex digits of the Unix second of the session's first line, then 8 of the id (ids in time order)",
-		doc: func(st *leverState, d map[string]any) {
-			s, ok := get(d, "exim", "session", "id").(string)
-			if !ok {
-				return
-			}
-			id, seen := st.firstSeen[s]
-			if !seen {
-				id = unixHex(d) + s[:8]
-				st.firstSeen[s] = id
-			}
-			set(d, id, "exim", "session", "id")
-		},
-	},
-	"sidtime20": {
-		help: "exim.session.id: 8 hex digits of the Unix second of the session's first line, then 12 of the id (20 hex, ids in time order)",
-		doc: func(st *leverState, d map[string]any) {
-			s, ok := get(d, "exim", "session", "id").(string)
-			if !ok {
-				return
-			}
-			id, seen := st.firstSeen[s]
-			if !seen {
-				id = unixHex(d) + s[:12]
-				st.firstSeen[s] = id
-			}
-			set(d, id, "exim", "session", "id")
-		},
-	},
 	"siddv": {
 		help:     "exim.session.id: doc values, not indexed",
 		mappings: setParams("exim.session.id", map[string]any{"index": false}),
@@ -129,18 +109,6 @@ var levers = map[string]lever{
 	"createdni": {
 		help:     "event.created: doc values, not indexed",
 		mappings: setParams("event.created", map[string]any{"index": false}),
-	},
-	"ingestsec": {
-		help: "event.ingested (and event.created) in whole seconds",
-		doc: func(_ *leverState, d map[string]any) {
-			for _, f := range []string{"ingested", "created"} {
-				if s, ok := get(d, "event", f).(string); ok {
-					if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-						set(d, t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z"), "event", f)
-					}
-				}
-			}
-		},
 	},
 	"reasonalias": {
 		help: "exim.reason not sent; mapped as an alias of event.reason (event.reason gains the .text multi-field)",
@@ -187,6 +155,10 @@ var levers = map[string]lever{
 		help:     "index sort host.name, event.action, source.address, @timestamp desc",
 		settings: sortBy("host.name:asc", "event.action:asc", "source.address:asc", "@timestamp:desc"),
 	},
+	"sortsession": {
+		help:     "index sort host.name, exim.session.id (time first), @timestamp desc",
+		settings: sortBy("host.name:asc", "exim.session.id:asc", "@timestamp:desc"),
+	},
 	"sortip": {
 		help:     "index sort host.name, source.address, @timestamp desc",
 		settings: sortBy("host.name:asc", "source.address:asc", "@timestamp:desc"),
@@ -221,7 +193,7 @@ func leverNames() string {
 	return strings.Join(ns, "\n")
 }
 
-// parseLevers splits "logsdb~sidtime~norms" into the storage and its levers.
+// parseLevers splits "logsdb~siddv~norms" into the storage and its levers.
 func parseLevers(name string) (string, []string, error) {
 	parts := strings.Split(name, "~")
 	for _, l := range parts[1:] {
@@ -370,17 +342,6 @@ func del(d map[string]any, path ...string) {
 	if len(m) == 0 && len(path) > 1 {
 		del(d, path[:len(path)-1]...)
 	}
-}
-
-// unixHex is the document's @timestamp as 8 hex digits of Unix seconds.
-func unixHex(d map[string]any) string {
-	s, _ := d["@timestamp"].(string)
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return "00000000"
-	}
-	h := strconv.FormatInt(t.Unix(), 16)
-	return strings.Repeat("0", max(0, 8-len(h))) + h
 }
 
 // prop finds the mapping of a dotted field in properties.

@@ -21,7 +21,7 @@
 //	baseline     the documents of -baseline-docs (an older `eximship parse -with-meta`)
 //	             into the templates of -baseline-templates (that version's mapping/templates)
 //	NAME~LEVER   an eximship variant with one or more storage changes tried on it
-//	             (levers.go; -levers lists them), e.g. logsdb~same,logsdb~sidtime
+//	             (levers.go; -levers lists them), e.g. logsdb~same,logsdb~siddv
 //
 // Loading is one bulk request at a time by default (-workers 1), documents
 // in file order, the variants taking turns chunk by chunk, so every index
@@ -209,7 +209,7 @@ func setup(ctx context.Context, names []string, prefix, baseDocs, baseTemplates 
 		if err != nil {
 			return nil, err
 		}
-		v.Levers, v.levers.firstSeen = lv, map[string]string{}
+		v.Levers = lv
 		base, orig := strings.CutSuffix(storage, "+orig")
 		v.Orig = orig
 		tag := strings.NewReplacer("+", "", "-", "", "~", "").Replace(name)

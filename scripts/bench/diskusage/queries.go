@@ -171,6 +171,41 @@ func workloads() ([]workload, error) {
 		}
 		byDashboard[p.Dashboard] = append(byDashboard[p.Dashboard], r.Body)
 	}
+	// Looking one id up: a session's lines, a rejection and its twin
+	// (Discover's filter on a value). Fields without an inverted index
+	// answer from their doc values, a scan: this is its price.
+	for _, f := range []string{"exim.session.id", "exim.rejection.id"} {
+		out = append(out, workload{
+			name: "lines of one " + f + " (term query, the oldest value)",
+			run: func(ctx context.Context, target, _ string) (float64, int, string, error) {
+				var first map[string]any
+				q := `{"size":1,"track_total_hits":false,"sort":[{"@timestamp":"asc"}],"query":{"exists":{"field":"` + f + `"}},"_source":false,"docvalue_fields":["` + f + `"]}`
+				if err := call(ctx, http.MethodPost, "/"+target+"/_search", q, &first); err != nil {
+					return 0, 0, "", err
+				}
+				hs := hits(first)
+				if len(hs) == 0 {
+					return 0, 0, "no value", nil
+				}
+				h, _ := hs[0].(map[string]any)
+				fs, _ := h["fields"].(map[string]any)
+				vs, _ := fs[f].([]any)
+				if len(vs) == 0 {
+					return 0, 0, "no value", nil
+				}
+				v, _ := json.Marshal(vs[0])
+				var r map[string]any
+				body := `{"size":0,"track_total_hits":true,"query":{"term":{"` + f + `":` + string(v) + `}}}`
+				if err := call(ctx, http.MethodPost, "/"+target+"/_search?request_cache=false", body, &r); err != nil {
+					return 0, 0, "", err
+				}
+				t, _ := r["took"].(float64)
+				hh, _ := r["hits"].(map[string]any)
+				tot, _ := hh["total"].(map[string]any)
+				return t, 1, fmt.Sprintf("%v documents", tot["value"]), nil
+			},
+		})
+	}
 	for _, d := range order {
 		reqs := byDashboard[d]
 		out = append(out, workload{
