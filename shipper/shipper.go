@@ -10,6 +10,8 @@ package shipper
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -71,22 +73,47 @@ type Doc struct {
 	Action string
 }
 
-// DocID derives a document id from an input position. It is stable across
-// versions of eximship: changing it would duplicate re-delivered data.
+// DocID derives a document id from an input position: the same position
+// always gives the same id, so a re-delivered message duplicates nothing.
+// The id is base64url (no padding) of 14 bytes, big-endian: the topic's
+// 32-bit FNV-1a hash, the partition (2 bytes), the offset (6) and the
+// entry's index in the message (2): 19 characters. A position beyond those
+// widths (partition >= 65536, offset >= 2^48, entry >= 65536) gets the wide
+// form, 4, 4, 8 and 4 bytes (27 characters): the lengths differ, so two
+// positions share an id only if their topics' hashes collide (about 1 in
+// 4*10^9 for a pair of topics writing into one data stream). Fixed-width
+// big-endian numbers give the ids of one partition long shared prefixes,
+// which the _id terms and stored field compress
+// (issue 12: 2.8 bytes per log line less than the decimal
+// "topic-partition-offset-entry" of earlier versions, which this form
+// replaced: a message delivered before an upgrade and again after it is
+// indexed twice; docs/CHANGELOG.md). It changes only with such a note.
 func DocID(p Position, entry int) string {
-	return string(AppendDocID(make([]byte, 0, len(p.Topic)+32), p, entry))
+	return string(AppendDocID(make([]byte, 0, 27), p, entry))
 }
 
 // AppendDocID appends DocID(p, entry) to b, for callers that place the id
 // in memory of their own.
 func AppendDocID(b []byte, p Position, entry int) []byte {
-	b = append(b, p.Topic...)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, int64(p.Partition), 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, p.Offset, 10)
-	b = append(b, '-')
-	return strconv.AppendInt(b, int64(entry), 10)
+	h := uint32(2166136261)
+	for i := 0; i < len(p.Topic); i++ {
+		h = (h ^ uint32(p.Topic[i])) * 16777619
+	}
+	var raw [20]byte
+	binary.BigEndian.PutUint32(raw[0:], h)
+	n := 14
+	if p.Partition >= 0 && p.Partition < 1<<16 && p.Offset >= 0 && p.Offset < 1<<48 && entry >= 0 && entry < 1<<16 {
+		binary.BigEndian.PutUint16(raw[4:], uint16(p.Partition))
+		binary.BigEndian.PutUint16(raw[6:], uint16(p.Offset>>32))
+		binary.BigEndian.PutUint32(raw[8:], uint32(p.Offset))
+		binary.BigEndian.PutUint16(raw[12:], uint16(entry))
+	} else {
+		binary.BigEndian.PutUint32(raw[4:], uint32(p.Partition))
+		binary.BigEndian.PutUint64(raw[8:], uint64(p.Offset))
+		binary.BigEndian.PutUint32(raw[16:], uint32(entry))
+		n = 20
+	}
+	return base64.RawURLEncoding.AppendEncode(b, raw[:n])
 }
 
 // Processor turns one message into zero or more documents, appended to dst.

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/eximship/eximship/shipper"
 )
 
 const td = "testdata/parse/"
@@ -121,7 +124,8 @@ func TestParseWithMetaIDs(t *testing.T) {
 	ds := docs(t, out)
 	wantIDs := []string{"1", "2", "3", "4", "6"} // line 5 is empty
 	for i, d := range ds {
-		if id := strField(d, "_id"); id != "file:"+td+"mainlog-0-"+wantIDs[i]+"-0" {
+		line, _ := strconv.ParseInt(wantIDs[i], 10, 64)
+		if id := strField(d, "_id"); id != shipper.DocID(shipper.Position{Topic: "file:" + td + "mainlog", Offset: line}, 0) {
 			t.Errorf("doc %d: _id %q", i, id)
 		}
 		if ix := strField(d, "_index"); ix != "logs-exim.main-prod" {
@@ -141,7 +145,8 @@ func TestParseStdin(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, code, errs)
 		}
 		ds := docs(t, out)
-		if len(ds) != 5 || strField(ds[0], "_id") != "stdin-0-1-0" || strField(ds[4], "_id") != "stdin-0-6-0" {
+		if len(ds) != 5 || strField(ds[0], "_id") != shipper.DocID(shipper.Position{Topic: "stdin", Offset: 1}, 0) ||
+			strField(ds[4], "_id") != shipper.DocID(shipper.Position{Topic: "stdin", Offset: 6}, 0) {
 			t.Errorf("%v: %d docs, ids %q %q", args, len(ds), strField(ds[0], "_id"), strField(ds[len(ds)-1], "_id"))
 		}
 		if strings.Contains(errs, "\r") {
@@ -364,9 +369,9 @@ func TestParsePoisonAndLongLines(t *testing.T) {
 	}
 }
 
-// TestParseMetaOddFileName: -with-meta writes the file name into _id, so a
-// name with control characters and invalid UTF-8 must still give valid
-// JSON (Go's %q quoting would not).
+// TestParseMetaOddFileName: -with-meta derives _id from the file name (its
+// hash), so a name with control characters and invalid UTF-8 still gives
+// valid JSON and the id of its bytes.
 func TestParseMetaOddFileName(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "odd\x01\x7f\xff\"name\\.log")
 	if err := os.WriteFile(f, []byte("2024-06-29 16:04:19 1rABCD-000123-AB Completed\n"), 0o644); err != nil {
@@ -380,7 +385,7 @@ func TestParseMetaOddFileName(t *testing.T) {
 	if len(ds) != 1 {
 		t.Fatalf("%d documents, want 1", len(ds))
 	}
-	if got, want := strField(ds[0], "_id"), strings.ToValidUTF8("file:"+f, "\uFFFD")+"-0-1-0"; got != want {
+	if got, want := strField(ds[0], "_id"), shipper.DocID(shipper.Position{Topic: "file:" + f, Offset: 1}, 0); got != want {
 		t.Errorf("_id %q, want %q", got, want)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/eximship/eximship/shipper"
 	"github.com/eximship/eximship/shipper/stacktest"
 )
 
@@ -94,9 +94,9 @@ func TestSessionsParseVersusRunIntegration(t *testing.T) {
 	runUntilIndexed(t, ctx, cfgPath, esURL, ns, len(fromParse), brokers, topic, ns, nil)
 
 	// Elasticsearch keeps no event.original (storage settings): a
-	// document is known by its _id, topic-partition-offset-entry; the
-	// topic read back gives each offset's message.
-	valueAt := map[string]string{} // "partition/offset" -> message value
+	// document is known by its _id, shipper.DocID of its position (one
+	// entry per message); the topic read back gives each offset's message.
+	valueAt := map[string]string{} // DocID(position, 0) -> message value
 	for p := 0; p < 3; p++ {
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond})
 		last, err := lastOffset(ctx, brokers, topic, p)
@@ -108,7 +108,7 @@ func TestSessionsParseVersusRunIntegration(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read back partition %d: %v", p, err)
 			}
-			valueAt[fmt.Sprintf("%d/%d", m.Partition, m.Offset)] = string(m.Value)
+			valueAt[shipper.DocID(shipper.Position{Topic: topic, Partition: m.Partition, Offset: m.Offset}, 0)] = string(m.Value)
 		}
 		r.Close()
 	}
@@ -212,14 +212,9 @@ func esSessionDocs(t *testing.T, esURL, index string, valueAt map[string]string)
 	var out []sessionDoc
 	for _, h := range r.Hits.Hits {
 		d := sessionOf(t, h.Source)
-		// _id: <topic>-<partition>-<offset>-<entry>
-		f := strings.Split(h.ID, "-")
-		if len(f) < 4 || f[len(f)-1] != "0" {
-			t.Fatalf("document id %q: want topic-partition-offset-0 (one entry per message)", h.ID)
-		}
-		v, ok := valueAt[f[len(f)-3]+"/"+f[len(f)-2]]
+		v, ok := valueAt[h.ID]
 		if !ok {
-			t.Fatalf("document %s: no such message", h.ID)
+			t.Fatalf("document %s: no message at its position (one entry per message)", h.ID)
 		}
 		d.Line = v
 		out = append(out, d)

@@ -199,9 +199,9 @@ func TestWriteBatchAllOK(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != "application/x-ndjson" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	want := `{"create":{"_index":"logs-exim.main-default","_id":"exim-1-100-0"}}` + "\n" + string(docs[0].Body) + "\n" +
-		`{"create":{"_index":"logs-exim.main-default","_id":"exim-1-101-0"}}` + "\n" + string(docs[1].Body) + "\n" +
-		`{"create":{"_index":"logs-exim.main-default","_id":"exim-1-102-0"}}` + "\n" + string(docs[2].Body) + "\n"
+	want := `{"create":{"_index":"logs-exim.main-default","_id":"` + docs[0].ID + `"}}` + "\n" + string(docs[0].Body) + "\n" +
+		`{"create":{"_index":"logs-exim.main-default","_id":"` + docs[1].ID + `"}}` + "\n" + string(docs[1].Body) + "\n" +
+		`{"create":{"_index":"logs-exim.main-default","_id":"` + docs[2].ID + `"}}` + "\n" + string(docs[2].Body) + "\n"
 	if string(r.body) != want {
 		t.Errorf("bulk body:\n%s\nwant:\n%s", r.body, want)
 	}
@@ -574,7 +574,7 @@ func TestWriteDeadLetters(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("%d lines", len(lines))
 	}
-	if want := `{"create":{"_index":"eximship-deadletter-test","_id":"exim-1-100-0"}}`; string(lines[0]) != want {
+	if want := `{"create":{"_index":"eximship-deadletter-test","_id":"` + docs[0].ID + `"}}`; string(lines[0]) != want {
 		t.Errorf("action %s, want %s", lines[0], want)
 	}
 	var got map[string]any
@@ -587,7 +587,7 @@ func TestWriteDeadLetters(t *testing.T) {
 		"document":   string(docs[0].Body),
 		"error":      map[string]any{"type": "document_parsing_exception", "reason": "failed to parse field [source.port]", "status": 400.0},
 		"input":      map[string]any{"topic": "exim", "partition": 1.0, "offset": 100.0, "entry": 0.0},
-		"doc_id":     "exim-1-100-0",
+		"doc_id":     docs[0].ID,
 		"stream":     "logs-exim.main-default",
 		"event":      map[string]any{"kind": "pipeline_error"},
 	}

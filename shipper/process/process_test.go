@@ -241,7 +241,7 @@ func TestProcessAppendsAndKeepsEarlierDocs(t *testing.T) {
 	docs, _ := p.Process(shipper.Message{Position: pos, Value: []byte("2024-06-29 16:04:19 first")}, nil)
 	first := string(docs[0].Body)
 	docs, _ = p.Process(shipper.Message{Position: shipper.Position{Topic: "exim", Offset: 43}, Value: []byte("2024-06-29 16:04:20 second")}, docs)
-	if len(docs) != 2 || string(docs[0].Body) != first || docs[1].ID != "exim-0-43-0" {
+	if len(docs) != 2 || string(docs[0].Body) != first || docs[1].ID != shipper.DocID(shipper.Position{Topic: "exim", Offset: 43}, 0) {
 		t.Fatalf("docs: %v", docs)
 	}
 }

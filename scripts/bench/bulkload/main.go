@@ -64,7 +64,7 @@ func main() {
 	flushBytes := flag.Int("flush-bytes", elastic.DefaultFlushBytes, "bulk request body size")
 	repeat := flag.Int("repeat", 1, "send the input this many times (new ids each time)")
 	limit := flag.Int("limit", 0, "stop after this many documents (0: all)")
-	prefix := flag.String("id-prefix", "bulkload-"+strconv.FormatInt(time.Now().UnixNano(), 36), "document id prefix (ids: prefix-n)")
+	prefix := flag.String("id-prefix", "bulkload-"+strconv.FormatInt(time.Now().UnixNano(), 36), "topic of the document ids (eximship's ids: shipper.DocID of topic, offset n)")
 	noIDs := flag.Bool("no-ids", false, "let Elasticsearch choose ids (faster, unlike eximship)")
 	install := flag.Bool("install-templates", true, "install eximship's index templates first (same mappings as eximship)")
 	compress := flag.Bool("compress", false, "gzip request bodies")
@@ -165,9 +165,7 @@ func main() {
 		buf = append(buf, streams[i%len(docs)]...)
 		if !*noIDs {
 			buf = append(buf, `","_id":"`...)
-			buf = append(buf, *prefix...)
-			buf = append(buf, '-')
-			buf = strconv.AppendInt(buf, int64(i), 10)
+			buf = shipper.AppendDocID(buf, shipper.Position{Topic: *prefix, Offset: int64(i)}, 0)
 		}
 		buf = append(buf, "\"}}\n"...)
 		buf = append(buf, d...)
@@ -349,7 +347,7 @@ func runSink(ctx context.Context, url string, docs [][]byte, streams []string, p
 	size := 0
 	for i := 0; i < total; i++ {
 		d := docs[i%len(docs)]
-		batch = append(batch, shipper.Doc{ID: prefix + "-" + strconv.Itoa(i), Stream: streams[i%len(docs)], Body: d})
+		batch = append(batch, shipper.Doc{ID: shipper.DocID(shipper.Position{Topic: prefix, Offset: int64(i)}, 0), Stream: streams[i%len(docs)], Body: d})
 		size += len(d) + 80
 		s.Bytes += int64(len(d))
 		if size >= flushBytes {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"sort"
 	"strconv"
@@ -66,24 +65,9 @@ var levers = map[string]lever{
 		},
 	},
 	"idnotopic": {
-		help: "_id: partition-offset-entry in decimal, without the topic",
+		help: "_id: partition-offset-entry in decimal, without the topic (the form before issue 12 less the topic)",
 		id: func(p shipper.Position, entry int) string {
 			return strconv.Itoa(int(p.Partition)) + "-" + strconv.FormatInt(p.Offset, 10) + "-" + strconv.Itoa(entry)
-		},
-	},
-	"idb64": {
-		help: "_id: base64url of 4 bytes of the topic's FNV-1a, partition (2 bytes), offset (6), entry (2), big-endian",
-		id: func(p shipper.Position, entry int) string {
-			h := fnv.New32a()
-			h.Write([]byte(p.Topic))
-			var b [14]byte
-			binary.BigEndian.PutUint32(b[0:], h.Sum32())
-			binary.BigEndian.PutUint16(b[4:], uint16(p.Partition))
-			var o [8]byte
-			binary.BigEndian.PutUint64(o[:], uint64(p.Offset))
-			copy(b[6:12], o[2:])
-			binary.BigEndian.PutUint16(b[12:], uint16(entry))
-			return base64.RawURLEncoding.EncodeToString(b[:])
 		},
 	},
 	"idb64s": {
