@@ -3,6 +3,7 @@ package exim
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"strconv"
 	"unicode/utf8"
 )
@@ -10,10 +11,11 @@ import (
 // ECSVersion is the ECS version the documents follow (ecs.version).
 const ECSVersion = "8.17.0"
 
-// rejectionIDLen is the length of exim.rejection.id: 20 hex digits, 8 of
-// the Unix second, then 12 of the hash.
+// rejectionIDLen is the length of exim.rejection.id: 16 characters, 8 hex
+// digits of the Unix second, then 8 base64url characters of 48 bits of the
+// hash.
 const (
-	rejectionIDLen  = 20
+	rejectionIDLen  = 16
 	rejectionIDTime = 8
 )
 
@@ -39,16 +41,17 @@ func (r *Record) AppendRejectionID(dst []byte) []byte {
 }
 
 // rejectionID computes exim.rejection.id into id, with r.host already
-// lower-cased. The id is, in lower-case hex, the entry's Unix second as 32
-// bits (8 digits; 00000000 when the entry has no time), then the first 48
-// bits (12 digits) of
+// lower-cased. The id is the entry's Unix second as 32 bits in 8
+// lower-case hex digits (00000000 when the entry has no time), then the
+// first 48 bits of
 //
 //	SHA-256(host.name + "\n" + time + "\n" + pid + "\n" + text)
 //
-// The time first puts the ids of one index in time order, so neighbouring
-// terms share their first digits and the terms dictionary and doc values
-// keep about 12 digits per id instead of 32 (issue 12: 10.5 of 67 bytes per
-// line went to the 32-digit form). Ids can collide only within one
+// in 8 characters of base64url (RFC 4648 section 5, no padding). The time
+// first puts the ids of one index in time order, so neighbouring terms
+// share their first digits and the doc values keep about 10 bytes per id
+// instead of 32 (issue 12: 10.5 of 67 bytes per line went to the 32-digit
+// form; base64url instead of 12 hex digits saves another 1.4). Ids can collide only within one
 // second: with 1,000 rejections in every second of 90 days, the chance of
 // one collision is about 1.4%, at 100 per second 1 in 7,000, at 10 per
 // second 1 in 700,000 (64 bits of hash alone, 16 digits, would be about 1.6
@@ -102,11 +105,7 @@ func (r *Record) rejectionID(id *[rejectionIDLen]byte) {
 	for i := 0; i < rejectionIDTime; i++ {
 		id[i] = hexDigits[sec>>(28-4*i)&0xF]
 	}
-	h := id[rejectionIDTime:]
-	for i := 0; i < len(h)/2; i++ {
-		h[2*i] = hexDigits[sum[i]>>4]
-		h[2*i+1] = hexDigits[sum[i]&0xF]
-	}
+	base64.RawURLEncoding.Encode(id[rejectionIDTime:], sum[:6])
 	r.rid, r.ridSet = *id, true
 }
 

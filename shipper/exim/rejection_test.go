@@ -143,8 +143,9 @@ func TestRejectionIDForms(t *testing.T) {
 	const line = "2026-11-25 17:45:03 1xWH3H-0001rq-08 H=(client.partner.test) [127.0.0.25] F=<heidi@partner.test> rejected after DATA: message looks like spam"
 	const cont = "\nEnvelope-from: <heidi@partner.test>\nEnvelope-to: <alice@example.org>\nF From: heidi@partner.test\n  Subject: Cheap SPAM offer"
 	want := id("mx.example.org", line)
-	if len(want) != 20 || strings.Trim(want, "0123456789abcdef") != "" {
-		t.Fatalf("id %q: want 20 lower-case hex digits", want)
+	if len(want) != 16 || strings.Trim(want[:8], "0123456789abcdef") != "" ||
+		strings.Trim(want[8:], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		t.Fatalf("id %q: want 8 lower-case hex digits and 8 base64url characters", want)
 	}
 	// The Unix second first (2026-11-25 17:45:03 UTC), so that ids sort
 	// and share prefixes in time order.

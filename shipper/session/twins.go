@@ -60,36 +60,17 @@ func (t *twinTable) get(k uint64) (twinEntry, bool) {
 	return twinEntry{}, false
 }
 
-// twinKey is exim.rejection.id of r folded to 64 bits (its first 16 hex
-// digits: the Unix second, then 32 bits of the hash), and false when r is not a rejection (exim.Record.IsRejection):
-// a main-log rejection and its reject-log twin have the same.
+// twinKey is exim.rejection.id of r folded to 64 bits (FNV-1a), and false
+// when r is not a rejection (exim.Record.IsRejection): a main-log rejection
+// and its reject-log twin have the same.
 func twinKey(r *exim.Record) (uint64, bool) {
 	var buf [64]byte
 	id := r.AppendRejectionID(buf[:0])
-	if len(id) < 16 {
+	if len(id) == 0 {
 		return 0, false
 	}
-	var k uint64
-	for _, c := range id[:16] {
-		v := unhex[c]
-		if v > 15 {
-			return 0, false
-		}
-		k = k<<4 | uint64(v)
-	}
-	return k, true
+	return fnvBytes(fnvOffset, id), true
 }
-
-// unhex maps lower-case hex digits to their value, anything else to 255.
-var unhex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 255
-	}
-	for i, c := range "0123456789abcdef" {
-		t[c] = byte(i)
-	}
-	return t
-}()
 
 // FNV-1a, 64 bits, without allocations.
 const (

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,26 +43,6 @@ type leverState struct{}
 
 var levers = map[string]lever{
 	"same": {help: "the round trip alone (the control)"},
-	"ridb64": {
-		help: "exim.rejection.id: the 8 hex digits of the second, then its 48 bits of hash in base64url (8 characters instead of 12)",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) == 20 {
-				if h, err := hex.DecodeString(s[8:]); err == nil {
-					set(d, s[:8]+base64.RawURLEncoding.EncodeToString(h), "exim", "rejection", "id")
-				}
-			}
-		},
-	},
-	"ridb64all": {
-		help: "exim.rejection.id: base64url of the 10 bytes (second, 48 bits of hash): 14 characters",
-		doc: func(_ *leverState, d map[string]any) {
-			if s, ok := get(d, "exim", "rejection", "id").(string); ok && len(s) == 20 {
-				if h, err := hex.DecodeString(s); err == nil {
-					set(d, base64.RawURLEncoding.EncodeToString(h), "exim", "rejection", "id")
-				}
-			}
-		},
-	},
 	"idnotopic": {
 		help: "_id: partition-offset-entry in decimal, without the topic (the form before issue 12 less the topic)",
 		id: func(p shipper.Position, entry int) string {
