@@ -70,6 +70,7 @@ type variant struct {
 	Levers []string `json:"levers,omitempty"`
 
 	proc   *process.Exim
+	now    time.Time // event.ingested of the message being processed (-clock log)
 	levers leverState
 	base   *bufio.Scanner // baseline documents
 	offset int64
@@ -127,6 +128,7 @@ func main() {
 	workers := flag.Int("workers", 1, "concurrent bulk requests per variant")
 	limit := flag.Int("lines", 0, "read at most this many lines (0: all)")
 	top := flag.Int("top", 12, "fields to list per variant")
+	flag.StringVar(&clockMode, "clock", "log", "event.created/event.ingested: `log` (a shipper in real time: the line's time + 1 s and + 3 s) or wall (the benchmark's clock)")
 	queries := flag.Bool("queries", false, "time the report's and the dashboards' main aggregations on each eximship index")
 	runs := flag.Int("runs", 5, "timed runs per query (after one warm-up)")
 	keep := flag.Bool("keep", false, "keep the indices")
@@ -273,7 +275,8 @@ func setup(ctx context.Context, names []string, prefix, baseDocs, baseTemplates 
 				}
 			}
 			// host.name as the raw-message index has it
-			v.proc, err = process.New(process.Config{Namespace: scope, Location: time.UTC, Dataset: "main", KeepOriginal: orig, Host: "mx.bench.example"})
+			v.proc, err = process.New(process.Config{Namespace: scope, Location: time.UTC, Dataset: "main", KeepOriginal: orig, Host: "mx.bench.example",
+				Now: v.clock})
 			if err != nil {
 				return nil, err
 			}
@@ -438,7 +441,21 @@ func (v *variant) encode(lines [][]byte) ([]byte, int, error) {
 		for _, l := range lines {
 			v.offset++
 			var err error
-			docs, err = v.proc.Process(shipper.Message{Position: shipper.Position{Topic: "bench", Offset: v.offset}, Value: l, Time: time.Now()}, docs)
+			// -clock log: a shipper in real time; the producer reads the
+			// line a second after Exim wrote it (the Kafka timestamp,
+			// event.created), eximship indexes it two seconds later
+			// (event.ingested); -clock wall: both the benchmark's clock
+			created := time.Now()
+			if clockMode == "log" {
+				if t, ok := lineTime(l); ok {
+					created = t.Add(time.Second)
+				}
+			}
+			v.now = created.Add(2 * time.Second)
+			if clockMode != "log" {
+				v.now = time.Time{}
+			}
+			docs, err = v.proc.Process(shipper.Message{Position: shipper.Position{Topic: "bench", Offset: v.offset}, Value: l, Time: created}, docs)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -463,15 +480,35 @@ func (v *variant) encode(lines [][]byte) ([]byte, int, error) {
 // rawTime is the line's "YYYY-MM-DD HH:MM:SS[.mmm]" as an ISO time (UTC,
 // as the eximship documents of the benchmark are parsed).
 func rawTime(l []byte) string {
+	if t, ok := lineTime(l); ok {
+		return t.Format("2006-01-02T15:04:05.000Z")
+	}
+	return time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// lineTime is the line's Exim timestamp (UTC, as the benchmark parses).
+func lineTime(l []byte) (time.Time, bool) {
 	s := string(l[:min(len(l), 23)])
 	for _, layout := range []string{"2006-01-02 15:04:05.000", "2006-01-02 15:04:05"} {
 		if len(s) >= len(layout) {
 			if t, err := time.Parse(layout, s[:len(layout)]); err == nil {
-				return t.Format("2006-01-02T15:04:05.000Z")
+				return t, true
 			}
 		}
 	}
-	return time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	return time.Time{}, false
+}
+
+// clockMode is -clock: "log" or "wall".
+var clockMode = "log"
+
+// clock is the processor's clock for v: the time set per message with
+// -clock log, the wall clock otherwise.
+func (v *variant) clock() time.Time {
+	if v.now.IsZero() {
+		return time.Now()
+	}
+	return v.now
 }
 
 func bulk(ctx context.Context, body []byte, n int) error {
