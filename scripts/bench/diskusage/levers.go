@@ -110,6 +110,10 @@ var levers = map[string]lever{
 		help:     "related.ip and related.hosts without doc values",
 		mappings: multi(setParams("related.ip", map[string]any{"doc_values": false}), setParams("related.hosts", map[string]any{"doc_values": false})),
 	},
+	"sortdefault": {
+		help:     "index sort host.name, @timestamp desc (logsdb's own default, before eximship chose its sort)",
+		settings: sortBy("host.name:asc", "@timestamp:desc"),
+	},
 	"sortaction": {
 		help:     "index sort host.name, event.action, @timestamp desc",
 		settings: sortBy("host.name:asc", "event.action:asc", "@timestamp:desc"),
