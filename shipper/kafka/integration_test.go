@@ -16,48 +16,13 @@ import (
 // (shipper/stacktest). Each test creates its own topic (automatic topic
 // creation is off) and consumer group, and deletes the topic afterwards.
 
+// createTopic creates a topic named after prefix (deleted when t ends) and
+// returns its name once every partition has a leader.
 func createTopic(t testing.TB, brokers []string, prefix string, partitions int, configs ...kafkago.ConfigEntry) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
-	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := cl.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs,
-	}}})
-	if err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	if err := resp.Errors[name]; err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := cl.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{name}}); err != nil {
-			t.Logf("delete topic %s: %v", name, err)
-		}
-	})
-	// Wait until every partition has a leader.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{name}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
-			ready := true
-			for _, p := range md.Topics[0].Partitions {
-				if p.Error != nil || p.Leader.ID < 0 {
-					ready = false
-				}
-			}
-			if ready {
-				return name
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s not ready: %v", name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	stacktest.CreateTopic(t, brokers, name, partitions, configs...)
+	return name
 }
 
 // realConfig is a Config with timers the real broker accepts (its
