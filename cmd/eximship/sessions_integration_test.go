@@ -193,11 +193,7 @@ func sessionOf(t *testing.T, doc []byte) sessionDoc {
 func esSessionDocs(t *testing.T, esURL, index string, valueAt map[string]string) []sessionDoc {
 	t.Helper()
 	http.Post(esURL+"/"+index+"/_refresh", "application/json", nil) //nolint:errcheck // best effort before searching
-	res, err := http.Get(esURL + "/" + index + "/_search?size=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	raw := search(t, esURL, index, map[string]any{"size": 10000})
 	var r struct {
 		Hits struct {
 			Hits []struct {
@@ -206,7 +202,7 @@ func esSessionDocs(t *testing.T, esURL, index string, valueAt map[string]string)
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
 	var out []sessionDoc
