@@ -295,15 +295,15 @@ func (p *Parser) keywordLine(s []byte, r *Record) bool {
 				r.pidEq(rest)
 				return true
 			}
-		}
-		// "exim user lost privilege for using -C option" (exim.c: a
-		// non-root caller gave -C or -D, so Exim runs as the exim user,
-		// not root; main and panic log)
-		if rest, ok := cut(s, "exim user lost privilege for using "); ok {
-			if opt, ok := bytes.CutSuffix(rest, []byte(" option")); ok && len(opt) > 0 && bytes.IndexByte(opt, ' ') < 0 {
-				r.Action = ActionPrivilegeDropped
-				r.Args = opt
-				return true
+			// "exim user lost privilege for using -C option" (exim.c: a
+			// non-root caller gave -C or -D, so Exim runs as the exim
+			// user, not root; main and panic log)
+			if rest, ok := cut(rest, "user lost privilege for using "); ok {
+				if opt, ok := bytes.CutSuffix(rest, []byte(" option")); ok && len(opt) > 0 && bytes.IndexByte(opt, ' ') < 0 {
+					r.Action = ActionPrivilegeDropped
+					r.Args = opt
+					return true
+				}
 			}
 		}
 	case 'i':
